@@ -1,0 +1,1 @@
+"""GPU awareness: device selection now; NVML probing and exporters build on it."""

@@ -1,0 +1,1 @@
+"""Kubernetes: manifests, the ModelRollout CRD, and the Kubernetes-backed routers (not yet built)."""

@@ -1,0 +1,1 @@
+"""Load generation with Locust: labeled traffic, and (later) capacity search."""

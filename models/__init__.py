@@ -1,0 +1,1 @@
+"""Model versions: training, safe artifact formats, digests and the BentoML model store."""

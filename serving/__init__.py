@@ -1,0 +1,1 @@
+"""The BentoML service that serves one model version: predict, feedback, health, metrics."""

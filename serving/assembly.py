@@ -1,0 +1,32 @@
+"""Builds a worker's runtime from its settings: the one place that picks implementations."""
+
+from __future__ import annotations
+
+from mlcanary.models.dataset import N_CLASSES
+from mlcanary.models.registry import ModelRef, load_predictor
+from mlcanary.serving.batching import MicroBatcher
+from mlcanary.serving.ledger_sqlite import SqliteLedger
+from mlcanary.serving.metrics import ServingMetrics
+from mlcanary.serving.runtime import FeedbackLimits, ModelRuntime
+from mlcanary.serving.settings import ServingSettings
+from mlcanary.serving.tokens import TokenSigner
+
+__all__ = ["build_runtime"]
+
+
+def build_runtime(settings: ServingSettings) -> ModelRuntime:
+    version, predictor = load_predictor(ModelRef.parse(settings.model), settings.device)
+    metrics = ServingMetrics(
+        version.ref.name, version.ref.version, version.framework, predictor.device, version.digest
+    )
+    return ModelRuntime(
+        version,
+        MicroBatcher(predictor.predict, settings.max_batch),
+        TokenSigner(settings.feedback_secret),
+        SqliteLedger(settings.ledger_path),
+        metrics,
+        max_batch=settings.max_batch,
+        max_body_bytes=settings.max_body_bytes,
+        max_inflight=settings.max_inflight,
+        feedback=FeedbackLimits(ttl_s=settings.feedback_ttl_s, n_classes=N_CLASSES),
+    )

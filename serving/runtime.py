@@ -1,0 +1,129 @@
+"""What one serving worker does for each request, apart from HTTP itself."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from mlcanary.models.registry import ModelVersion
+from mlcanary.serving.batching import MicroBatcher
+from mlcanary.serving.errors import ClientError
+from mlcanary.serving.ledger import FeedbackLedger
+from mlcanary.serving.metrics import ServingMetrics
+from mlcanary.serving.payloads import parse_feedback, parse_predict
+from mlcanary.serving.tokens import InvalidTokenError, TokenSigner
+
+__all__ = ["FeedbackLimits", "ModelRuntime"]
+
+_PRUNE_EVERY_S = 600.0
+_CLOCK_SKEW_S = 300.0
+
+
+@dataclass(frozen=True)
+class FeedbackLimits:
+    ttl_s: float
+    n_classes: int
+
+
+class ModelRuntime:
+    def __init__(
+        self,
+        version: ModelVersion,
+        batcher: MicroBatcher,
+        signer: TokenSigner,
+        ledger: FeedbackLedger,
+        metrics: ServingMetrics,
+        *,
+        max_batch: int,
+        max_body_bytes: int,
+        max_inflight: int,
+        feedback: FeedbackLimits,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.version = version
+        self.metrics = metrics
+        self._batcher = batcher
+        self._signer = signer
+        self._ledger = ledger
+        self._max_batch = max_batch
+        self.max_body_bytes = max_body_bytes
+        self.max_inflight = max_inflight
+        self._feedback = feedback
+        self._clock = clock
+        self._last_prune = 0.0
+
+    async def predict(self, body: bytes) -> bytes:
+        rows = parse_predict(body, self.version.input_shape[0], self._max_batch)
+        labels = (await self._batcher.predict(rows)).tolist()
+        self.metrics.predicted(len(labels))
+        ref = self.version.ref
+        tokens = self._signer.issue(ref.name, ref.version, labels, self._clock())
+        return orjson.dumps(
+            {
+                "model": ref.name,
+                "version": ref.version,
+                "predictions": labels,
+                "feedback_tokens": tokens,
+            }
+        )
+
+    def feedback(self, body: bytes) -> bytes:
+        """Count a true label for the version that predicted; raise ClientError otherwise.
+
+        Every refusal is counted by reason, and none of them reaches the accuracy counters.
+        """
+        try:
+            request = parse_feedback(body, self._feedback.n_classes)
+        except ClientError:
+            self.metrics.feedback_rejected("malformed")
+            raise
+        try:
+            prediction = self._signer.verify(request.token)
+        except InvalidTokenError as exc:
+            self.metrics.feedback_rejected("invalid_token")
+            raise ClientError(403, "invalid_token", str(exc), "token") from None
+        now = self._clock()
+        if prediction.model != self.version.ref.name:
+            self.metrics.feedback_rejected("wrong_model")
+            raise ClientError(
+                422,
+                "wrong_model",
+                f"the token is for model {prediction.model}, not {self.version.ref.name}",
+                "token",
+            )
+        if prediction.issued_at > now + _CLOCK_SKEW_S:
+            self.metrics.feedback_rejected("invalid_token")
+            raise ClientError(403, "invalid_token", "the token was issued in the future", "token")
+        if now - prediction.issued_at > self._feedback.ttl_s:
+            self.metrics.feedback_rejected("expired")
+            raise ClientError(
+                410, "expired", f"feedback is accepted for {self._feedback.ttl_s:.0f}s", "token"
+            )
+        self._prune(now)
+        if not self._ledger.claim(prediction.prediction_id, prediction.version, now):
+            self.metrics.feedback_rejected("duplicate")
+            raise ClientError(
+                409, "duplicate", "feedback for this prediction was already counted", "token"
+            )
+        correct = prediction.label == request.label
+        self.metrics.feedback(prediction.version, correct)
+        return orjson.dumps(
+            {
+                "accepted": True,
+                "model": prediction.model,
+                "version": prediction.version,
+                "correct": correct,
+            }
+        )
+
+    def _prune(self, now: float) -> None:
+        if now - self._last_prune >= _PRUNE_EVERY_S:
+            self._last_prune = now
+            self._ledger.forget_before(now - self._feedback.ttl_s)
+
+    def close(self) -> None:
+        self._batcher.close()
+        self._ledger.close()

@@ -1,0 +1,67 @@
+"""Reads a service's /metrics into per-version totals, for reports and Prometheus-less setups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+
+__all__ = ["VersionTotals", "parse_metrics"]
+
+
+@dataclass
+class VersionTotals:
+    predictions: float = 0.0
+    feedback_correct: float = 0.0
+    feedback_incorrect: float = 0.0
+    responses_by_code: dict[str, float] = field(default_factory=dict)
+    latency_buckets: dict[float, float] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float:
+        labeled = self.feedback_correct + self.feedback_incorrect
+        return self.feedback_correct / labeled if labeled else float("nan")
+
+    def latency_quantile(self, q: float) -> float:
+        """The quantile by linear interpolation inside buckets, as PromQL's histogram_quantile."""
+        bounds = sorted(self.latency_buckets)
+        if not bounds or self.latency_buckets[bounds[-1]] == 0:
+            return float("nan")
+        total = self.latency_buckets[bounds[-1]]
+        rank = q * total
+        lower, below = 0.0, 0.0
+        for bound in bounds:
+            count = self.latency_buckets[bound]
+            if count >= rank:
+                if bound == float("inf"):
+                    return lower
+                return lower + (bound - lower) * (rank - below) / max(count - below, 1e-12)
+            lower, below = bound, count
+        return lower
+
+
+def parse_metrics(text: str, endpoint: str = "/predict") -> dict[str, VersionTotals]:
+    """Totals per version; latency and response codes are those of ``endpoint``."""
+    totals: dict[str, VersionTotals] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            version = sample.labels.get("version")
+            if version is None:
+                continue
+            entry = totals.setdefault(version, VersionTotals())
+            if sample.name == "mlcanary_predictions_total":
+                entry.predictions += sample.value
+            elif sample.name == "mlcanary_feedback_total":
+                if sample.labels.get("outcome") == "correct":
+                    entry.feedback_correct += sample.value
+                else:
+                    entry.feedback_incorrect += sample.value
+            elif sample.labels.get("endpoint") != endpoint:
+                continue
+            elif sample.name == "mlcanary_http_requests_total":
+                code = sample.labels["code"]
+                entry.responses_by_code[code] = entry.responses_by_code.get(code, 0) + sample.value
+            elif sample.name == "mlcanary_http_request_duration_seconds_bucket":
+                bound = float(sample.labels["le"])
+                entry.latency_buckets[bound] = entry.latency_buckets.get(bound, 0) + sample.value
+    return totals

@@ -1,0 +1,45 @@
+"""The BentoML service: one model version per server, chosen by ``MLCANARY_MODEL``.
+
+Serve it with ``mlcanary serve --model digits:v1`` (which sets the environment) or directly with
+``bentoml serve mlcanary.serving.service:ModelService``. Heavy imports (the model frameworks,
+prometheus_client) happen in ``__init__``, inside the worker, after BentoML has prepared it.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+
+import bentoml
+
+from mlcanary.serving.http_app import ENDPOINTS, build_app
+
+__all__ = ["ModelService"]
+
+app = build_app()
+
+_hot_paths = ",".join(sorted(ENDPOINTS))
+_access_log = os.environ.get("MLCANARY_ACCESS_LOG", "0") == "1"
+_tracing = os.environ.get("MLCANARY_TRACE_ENDPOINTS", "0") == "1"
+
+
+@bentoml.asgi_app(app, path="/")
+@bentoml.service(
+    name="mlcanary",
+    workers=int(os.environ.get("MLCANARY_WORKERS", "1")),
+    traffic={"timeout": 60},
+    logging={"access": {"enabled": _access_log}},
+    tracing={} if _tracing else {"excluded_urls": _hot_paths},
+)
+class ModelService:
+    def __init__(self) -> None:
+        from mlcanary.serving.assembly import build_runtime
+        from mlcanary.serving.settings import ServingSettings
+
+        self.runtime = build_runtime(ServingSettings.from_env())
+        app.state.runtime = self.runtime
+        gc.collect()
+        gc.freeze()
+
+    def __is_ready__(self) -> bool:
+        return getattr(app.state, "runtime", None) is not None

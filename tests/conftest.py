@@ -1,0 +1,45 @@
+"""Test-wide isolation: a private BentoML model store and mlcanary home for the whole session.
+
+They are set before anything imports BentoML, which reads its home directory once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="mlcanary-tests-"))
+os.environ["BENTOML_HOME"] = str(_SESSION_DIR / "bentoml")
+os.environ["MLCANARY_HOME"] = str(_SESSION_DIR / "home")
+os.environ.pop("MLCANARY_MODEL", None)
+os.environ.pop("MLCANARY_FEEDBACK_SECRET", None)
+
+from mlcanary.models.registry import ModelVersion  # noqa: E402
+from mlcanary.models.train import train_reference_versions  # noqa: E402
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_DIR
+
+
+@pytest.fixture(scope="session")
+def trained() -> dict[str, ModelVersion]:
+    """Baseline (sklearn), better (torch CNN) and less accurate (sklearn) versions."""
+    outcomes = train_reference_versions(["v1", "v2", "v3"])
+    return {o.version.ref.version: o.version for o in outcomes}
+
+
+@pytest.fixture
+def fresh_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A private MLCANARY_HOME, so secrets and ledgers do not leak between tests."""
+    monkeypatch.setenv("MLCANARY_HOME", str(tmp_path / "home"))
+    return tmp_path
