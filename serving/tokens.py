@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import orjson
 
-__all__ = ["InvalidTokenError", "Prediction", "TokenSigner"]
+__all__ = ["InvalidTokenError", "Prediction", "TokenSigner", "peek_version"]
 
 _VERSION = "1"
 
@@ -75,3 +75,21 @@ class TokenSigner:
             )
         except (ValueError, TypeError) as exc:
             raise InvalidTokenError("feedback token payload is malformed") from exc
+
+
+def peek_version(token: str) -> str | None:
+    """The version a token names, read without the secret: for routing only, never for counting.
+
+    A router uses it to send feedback to the version that predicted; the service that receives
+    the feedback verifies the signature before anything is counted.
+    """
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != _VERSION:
+        return None
+    try:
+        body = orjson.loads(_unb64(parts[1]))
+    except (ValueError, TypeError):
+        return None
+    if isinstance(body, list) and len(body) == 5 and isinstance(body[1], str):
+        return body[1]
+    return None
