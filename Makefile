@@ -30,7 +30,7 @@ typecheck: install
 test: install lint typecheck
 	$(PY) -m pytest
 
-demo: install
+demo: install system-deps
 	$(VENV)/bin/mlcanary demo
 
 bench-serving: install system-deps

@@ -1,1 +1,1 @@
-"""Kubernetes: manifests, the ModelRollout CRD, and the Kubernetes-backed routers (not yet built)."""
+"""Kubernetes: manifests, the ModelRollout CRD, Kubernetes routers and status store (to come)."""

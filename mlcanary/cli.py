@@ -21,6 +21,18 @@ app = typer.Typer(no_args_is_help=True, help="Serve ML model versions and promot
 models_app = typer.Typer(no_args_is_help=True, help="Train, list and inspect model versions.")
 app.add_typer(models_app, name="models")
 
+
+def _mount_subcommands() -> None:
+    from mlcanary.rollout.cli import platform_app, rollout_app
+    from mlcanary.rollout.proxy.cli import router_app
+
+    app.add_typer(rollout_app, name="rollout")
+    app.add_typer(router_app, name="router")
+    app.add_typer(platform_app, name="platform")
+
+
+_mount_subcommands()
+
 console = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
 
@@ -125,14 +137,14 @@ def serve(
 
 @app.command()
 def demo(
-    duration: Annotated[int, typer.Option(min=5, help="Seconds of traffic per version.")] = 20,
+    fast: Annotated[bool, typer.Option(help="Short analysis intervals, for tests.")] = False,
     users: Annotated[int, typer.Option(min=1, help="Concurrent Locust users.")] = 8,
-    workdir: Annotated[Path, typer.Option(help="Logs and reports.")] = Path("reports/demo"),
+    workdir: Annotated[Path, typer.Option(help="Report, timeline, logs.")] = Path("reports/demo"),
 ) -> None:
-    """Train, serve two versions, send them labeled Locust traffic, report accuracy by version."""
+    """Two rollouts end to end: a better canary promoted, a less accurate one rolled back."""
     from mlcanary.demo import run_demo
 
-    raise typer.Exit(run_demo(duration_s=duration, users=users, workdir=workdir, console=console))
+    raise typer.Exit(run_demo(workdir, console, fast=fast, users=users))
 
 
 if __name__ == "__main__":

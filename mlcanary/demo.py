@@ -1,73 +1,114 @@
-"""The single-machine demo: real BentoML servers, real Locust traffic, metrics read back."""
+"""The single-machine demo: two real rollouts, end to end.
+
+Trains the reference versions, serves the stable one behind the local router, starts Prometheus
+(or scrapes directly when it is not installed), drives labeled Locust traffic through the
+router, and runs two rollouts: a better canary that is promoted 10% -> 100%, then a less
+accurate one that is rolled back. A markdown report and a PNG plot are written at the end.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import yaml
 from rich.console import Console
-from rich.table import Table
 
 import mlcanary.loadtest
-from mlcanary.models.registry import ModelRef, get_version
+import mlcanary.rollout
 from mlcanary.models.train import train_reference_versions
-from mlcanary.serving.launcher import ServeOptions, free_port, running_server
-from mlcanary.serving.scrape import VersionTotals, parse_metrics
+from mlcanary.rollout.cli import show_tick
+from mlcanary.rollout.local.platform import LocalPlatform
+from mlcanary.rollout.report import group_by_rollout, read_timeline, write_report
+from mlcanary.rollout.spec import ModelRollout
+from mlcanary.rollout.status import Phase
+from mlcanary.serving.launcher import free_port
 
-__all__ = ["run_demo"]
+__all__ = ["EXAMPLES", "run_demo"]
 
-DEMO_VERSIONS = ("digits:v1", "digits:v3")
 LOCUSTFILE = Path(mlcanary.loadtest.__file__).parent / "locustfile.py"
+EXAMPLES = Path(mlcanary.rollout.__file__).parent / "examples"
+EXPECTED = {"better-canary.yaml": Phase.SUCCEEDED, "worse-canary.yaml": Phase.ROLLED_BACK}
 
 
-def _locust(url: str, duration_s: int, users: int, csv_prefix: Path) -> int:
+def _spec(name: str, router: str, prometheus: str, fast: bool) -> ModelRollout:
+    document = yaml.safe_load((EXAMPLES / name).read_text())
+    document["spec"]["router"]["address"] = router
+    document["spec"]["metrics"]["address"] = prometheus
+    if fast:
+        document["spec"]["analysis"].update(interval="2s", maxDuration="6m")
+    return ModelRollout.model_validate(document)
+
+
+@contextlib.contextmanager
+def _locust(url: str, users: int, workdir: Path, max_s: int) -> Iterator[None]:
+    """Labeled traffic for as long as the block runs (and never longer than `max_s`)."""
     command = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-        "--host", url, "-u", str(users), "-r", str(users), "-t", f"{duration_s}s",
-        "--only-summary", "--csv", str(csv_prefix), "--loglevel", "WARNING",
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", url,
+        "-u", str(users), "-r", str(users), "-t", f"{max_s}s", "--only-summary",
+        "--csv", str(workdir / "locust"), "--loglevel", "WARNING",
     ]  # fmt: skip
-    return subprocess.run(command, check=False, timeout=duration_s + 120).returncode
+    with (workdir / "locust.log").open("ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
-def run_demo(duration_s: int, users: int, workdir: Path, console: Console) -> int:
+def run_demo(workdir: Path, console: Console, *, fast: bool = False, users: int = 8) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     console.rule("1. train the reference versions")
     for outcome in train_reference_versions():
         v = outcome.version
-        console.print(f"{v.ref}: {v.description}, holdout accuracy {v.holdout_accuracy:.4f}")
-    results: dict[str, VersionTotals] = {}
-    exit_code = 0
-    for ref_text in DEMO_VERSIONS:
-        ref = ModelRef.parse(ref_text)
-        port = free_port()
-        console.rule(f"2. serve {ref} on 127.0.0.1:{port} and send it labeled traffic")
-        log = workdir / f"serve-{ref.version}.log"
-        with running_server(ServeOptions(model=str(ref), port=port), log) as url:
-            code = _locust(url, duration_s, users, workdir / f"locust-{ref.version}")
-            if code != 0:
-                console.print(f"[yellow]locust reported failed requests (exit {code})[/]")
-                exit_code = 1
-            scraped = parse_metrics(httpx.get(f"{url}/metrics", timeout=10).text)
-        results[str(ref)] = scraped.get(ref.version, VersionTotals())
-    console.rule("3. what Prometheus would see, per version")
-    table = Table(
-        "version", "predictions", "feedback", "accuracy (served)", "accuracy (holdout)",
-        "p50 ms", "p95 ms", "responses",
-    )  # fmt: skip
-    for ref_text, totals in results.items():
-        labeled = totals.feedback_correct + totals.feedback_incorrect
-        table.add_row(
-            ref_text,
-            f"{totals.predictions:.0f}",
-            f"{labeled:.0f}",
-            f"{totals.accuracy:.4f}",
-            f"{get_version(ModelRef.parse(ref_text)).holdout_accuracy:.4f}",
-            f"{totals.latency_quantile(0.5) * 1000:.1f}",
-            f"{totals.latency_quantile(0.95) * 1000:.1f}",
-            ", ".join(f"{code}: {n:.0f}" for code, n in sorted(totals.responses_by_code.items())),
+        console.print(
+            f"{v.ref}: {v.description} ({v.role}), holdout accuracy {v.holdout_accuracy:.4f}"
         )
-    console.print(table)
-    console.print(f"logs and Locust CSVs are in {workdir}/")
-    return exit_code
+    state = workdir / "state"
+    shutil.rmtree(state, ignore_errors=True)
+    timeline = workdir / "timeline.jsonl"
+    timeline.unlink(missing_ok=True)
+    platform = LocalPlatform(state, say=console.print)
+    router = f"http://127.0.0.1:{free_port()}"
+    prometheus = f"http://127.0.0.1:{free_port()}"
+    outcomes: dict[str, Phase] = {}
+    try:
+        first = _spec("better-canary.yaml", router, prometheus, fast)
+        console.rule("2. start the platform: stable v1, router, Prometheus, canary v2")
+        controller = platform.controller(first, timeline)
+        with _locust(router, users, workdir, max_s=1800):
+            for index, (name, expected) in enumerate(EXPECTED.items()):
+                rollout = first if index == 0 else _spec(name, router, prometheus, fast)
+                spec = rollout.spec
+                console.rule(
+                    f"3. rollout {rollout.metadata.name}: {spec.stable.version} -> "
+                    f"{spec.canary.version}, steps {spec.steps} (expected: {expected.value})"
+                )
+                if index > 0:
+                    controller = platform.controller(rollout, timeline)
+                final = controller.run(on_tick=show_tick)
+                outcomes[rollout.metadata.name] = final.phase
+                console.print(
+                    f"[bold]{rollout.metadata.name}: {final.phase.value}[/] {final.message}"
+                )
+    finally:
+        console.rule("4. stop the platform")
+        platform.down()
+    md, png = write_report(group_by_rollout(read_timeline(timeline)), workdir)
+    console.print(f"report: {md}\nplot:   {png}\nlogs:   {state / 'processes'}/")
+    wanted = {_spec(n, router, prometheus, fast).metadata.name: p for n, p in EXPECTED.items()}
+    if outcomes != wanted:
+        console.print(f"[red]unexpected outcome: {outcomes}, expected {wanted}[/]")
+        return 1
+    console.print("[green]as expected: the better canary was promoted, the worse rolled back[/]")
+    return 0

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the benchmarks and end-to-end tests use: wrk (load generator).
+# Debian packages the demo, benchmarks and end-to-end tests use: prometheus (the real server
+# the rollout controller queries) and wrk (the load generator of the serving benchmark).
 # Installs only what is missing; without root it says what to install instead.
 set -euo pipefail
 
-wanted=(wrk)
+wanted=(prometheus wrk)
 missing=()
 for pkg in "${wanted[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

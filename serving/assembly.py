@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from mlcanary.models.dataset import N_CLASSES
 from mlcanary.models.registry import ModelRef, load_predictor
 from mlcanary.serving.batching import MicroBatcher
@@ -15,6 +17,9 @@ __all__ = ["build_runtime"]
 
 
 def build_runtime(settings: ServingSettings) -> ModelRuntime:
+    # One intra-op thread per worker: small batches gain nothing from more, and on a shared CPU
+    # torch's spinning worker threads multiply tail latency. Scale with workers instead.
+    torch.set_num_threads(settings.torch_threads)
     version, predictor = load_predictor(ModelRef.parse(settings.model), settings.device)
     metrics = ServingMetrics(
         version.ref.name, version.ref.version, version.framework, predictor.device, version.digest

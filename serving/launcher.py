@@ -37,8 +37,6 @@ __all__ = [
     "wait_ready",
 ]
 
-SERVICE_IMPORT = "mlcanary.serving.service:ModelService"
-
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -80,7 +78,7 @@ def serve_environment(options: ServeOptions, base: dict[str, str] | None = None)
 
 def serve_command(options: ServeOptions) -> list[str]:
     return [
-        sys.executable, "-m", "bentoml", "serve", SERVICE_IMPORT,
+        sys.executable, "-m", "mlcanary.serving.entrypoint",
         "--host", options.host, "--port", str(options.port),
     ]  # fmt: skip
 

@@ -77,6 +77,9 @@ class ServingMetrics:
             labels,
             registry=registry,
         ).labels(model, version)
+        for outcome in ("correct", "incorrect"):
+            # Exported at zero from the start: an absent series would read as "no data".
+            self._feedback.labels(model, version, outcome)
         info = prom.Gauge(
             "mlcanary_model_info",
             "The loaded model version; always 1.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -16,6 +17,20 @@ class VersionTotals:
     feedback_incorrect: float = 0.0
     responses_by_code: dict[str, float] = field(default_factory=dict)
     latency_buckets: dict[float, float] = field(default_factory=dict)
+
+    def merged(self, other: VersionTotals) -> VersionTotals:
+        """Totals of two processes' samples for the same version, as ``sum by (version)``."""
+
+        def add(a: dict[Any, float], b: dict[Any, float]) -> dict[Any, float]:
+            return {key: a.get(key, 0.0) + b.get(key, 0.0) for key in a.keys() | b.keys()}
+
+        return VersionTotals(
+            predictions=self.predictions + other.predictions,
+            feedback_correct=self.feedback_correct + other.feedback_correct,
+            feedback_incorrect=self.feedback_incorrect + other.feedback_incorrect,
+            responses_by_code=add(self.responses_by_code, other.responses_by_code),
+            latency_buckets=add(self.latency_buckets, other.latency_buckets),
+        )
 
     @property
     def accuracy(self) -> float:

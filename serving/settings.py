@@ -75,6 +75,7 @@ class ServingSettings:
     max_body_bytes: int
     max_inflight: int
     feedback_ttl_s: int
+    torch_threads: int
     ledger_path: Path
     feedback_secret: bytes
 
@@ -91,6 +92,7 @@ class ServingSettings:
             max_body_bytes=_int(env, "MLCANARY_MAX_BODY_BYTES", 8 << 20, 1024, 1 << 30),
             max_inflight=_int(env, "MLCANARY_MAX_INFLIGHT", 256, 1, 100_000),
             feedback_ttl_s=_int(env, "MLCANARY_FEEDBACK_TTL_S", 86_400, 60, 30 * 86_400),
+            torch_threads=_int(env, "MLCANARY_TORCH_THREADS", 1, 1, 256),
             ledger_path=Path(env.get("MLCANARY_LEDGER", home / "feedback-ledger.sqlite")),
             feedback_secret=_feedback_secret(env, home),
         )

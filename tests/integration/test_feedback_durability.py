@@ -48,7 +48,11 @@ def test_two_workers_share_the_ledger_and_the_metrics(trained, start_server) -> 
         with ThreadPoolExecutor(8) as pool, httpx.Client(timeout=30) as client:
             codes = list(
                 pool.map(
-                    lambda p: client.post(f"{url}/feedback", json={"token": p[0], "label": p[1]}).status_code,
+                    lambda p: (
+                        client.post(
+                            f"{url}/feedback", json={"token": p[0], "label": p[1]}
+                        ).status_code
+                    ),
                     posts,
                 )
             )
@@ -82,3 +86,13 @@ def test_overload_is_answered_503_and_counted(trained, start_server) -> None:
         assert refused[0].json()["error"]["code"] == "overloaded"
         assert _metric(url, "mlcanary_overload_rejections_total") == len(refused)
         assert _metric(url, "mlcanary_http_requests_total", code="503") == len(refused)
+
+
+def test_two_servers_on_one_machine_keep_their_own_metrics(trained, start_server) -> None:
+    with start_server("digits:v1") as v1_url, start_server("digits:v2") as v2_url:
+        httpx.post(f"{v1_url}/predict", json={"instances": [ROW] * 3})
+        httpx.post(f"{v2_url}/predict", json={"instances": [ROW] * 5})
+        assert _metric(v1_url, "mlcanary_predictions_total", version="v1") == 3
+        assert _metric(v1_url, "mlcanary_predictions_total", version="v2") == 0
+        assert _metric(v2_url, "mlcanary_predictions_total", version="v2") == 5
+        assert _metric(v2_url, "mlcanary_model_info", version="v2", framework="torch") == 1

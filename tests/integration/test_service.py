@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import numpy as np
 import orjson
 import pytest
@@ -11,7 +12,6 @@ from mlcanary.models.dataset import digits_split
 from mlcanary.models.registry import ModelRef, get_version
 
 pytestmark = pytest.mark.integration
-httpx = pytest.importorskip("httpx")
 
 ROW = [0.0] * 64
 BAD_PREDICTS = [
@@ -64,7 +64,9 @@ class TestOneVersion:
         ok = httpx.post(f"{served}/feedback", json={"token": first, "label": predicted}, timeout=10)
         assert ok.status_code == 200
         assert ok.json()["correct"] is True
-        again = httpx.post(f"{served}/feedback", json={"token": first, "label": predicted}, timeout=10)
+        again = httpx.post(
+            f"{served}/feedback", json={"token": first, "label": predicted}, timeout=10
+        )
         assert again.status_code == 409
         forged = second[:-3] + ("AAA" if not second.endswith("AAA") else "BBB")
         refused = httpx.post(f"{served}/feedback", json={"token": forged, "label": 1}, timeout=10)
@@ -74,16 +76,25 @@ class TestOneVersion:
         assert _metric(served, "mlcanary_feedback_rejected_total", reason="invalid_token") >= 1
 
     @pytest.mark.parametrize(("body", "status", "code"), BAD_PREDICTS)
-    def test_bad_input_gets_a_clear_4xx(self, served: str, body: bytes, status: int, code: str) -> None:
+    def test_bad_input_gets_a_clear_4xx(
+        self, served: str, body: bytes, status: int, code: str
+    ) -> None:
         answer = httpx.post(
-            f"{served}/predict", content=body, headers={"Content-Type": "application/json"}, timeout=10
+            f"{served}/predict",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=10,
         )
         assert answer.status_code == status
         assert answer.json()["error"]["code"] == code
 
     def test_wrong_media_type_is_415(self, served: str) -> None:
-        answer = httpx.post(f"{served}/predict", content=b"x=1", timeout=10,
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        answer = httpx.post(
+            f"{served}/predict",
+            content=b"x=1",
+            timeout=10,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert answer.status_code == 415
 
     def test_client_errors_are_counted_apart_from_server_errors(self, served: str) -> None:
@@ -100,4 +111,6 @@ class TestOneVersion:
         assert not {c for c in codes if c.startswith("5")}
         info = _metric(served, "mlcanary_model_info", device="cpu")
         assert info == 1
-        assert _metric(served, "mlcanary_http_request_duration_seconds_count", endpoint="/predict") > 0
+        assert (
+            _metric(served, "mlcanary_http_request_duration_seconds_count", endpoint="/predict") > 0
+        )

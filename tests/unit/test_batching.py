@@ -74,6 +74,7 @@ def test_a_failing_model_call_fails_its_requests_and_the_next_call_works() -> No
             await batcher.predict(_rows(-1))
         result = await batcher.predict(_rows(3))
         batcher.close()
-        return result.tolist()
+        labels: list[int] = result.tolist()
+        return labels
 
     assert asyncio.run(scenario()) == [3]

@@ -86,7 +86,9 @@ def test_predict_returns_labels_version_and_one_token_per_row(world) -> None:
 
 def test_feedback_counts_correct_and_incorrect_once(world) -> None:
     runtime, registry, _ = world
-    right, wrong = _predict(runtime, rows=2)["feedback_tokens"]  # type: ignore[misc]
+    tokens = _predict(runtime, rows=2)["feedback_tokens"]
+    assert isinstance(tokens, list)
+    right, wrong = tokens
     assert _feedback(runtime, right, 3)["correct"] is True
     assert _feedback(runtime, wrong, 4)["correct"] is False
     with pytest.raises(ClientError) as duplicate:

@@ -21,7 +21,9 @@ def test_workers_starting_together_agree_on_one_secret(tmp_path: Path) -> None:
     env = {"MLCANARY_MODEL": "digits:v1", "MLCANARY_HOME": str(tmp_path)}
     secrets: list[bytes] = []
     threads = [
-        threading.Thread(target=lambda: secrets.append(ServingSettings.from_env(env).feedback_secret))
+        threading.Thread(
+            target=lambda: secrets.append(ServingSettings.from_env(env).feedback_secret)
+        )
         for _ in range(8)
     ]
     for thread in threads:
@@ -41,7 +43,9 @@ def test_workers_starting_together_agree_on_one_secret(tmp_path: Path) -> None:
         ({"MLCANARY_FEEDBACK_SECRET": "short"}, "shorter than 16"),
     ],
 )
-def test_bad_settings_name_the_variable(tmp_path: Path, extra: dict[str, str], message: str) -> None:
+def test_bad_settings_name_the_variable(
+    tmp_path: Path, extra: dict[str, str], message: str
+) -> None:
     env = {"MLCANARY_MODEL": "digits:v1", "MLCANARY_HOME": str(tmp_path), **extra}
     with pytest.raises(SettingsError, match=message):
         ServingSettings.from_env(env)

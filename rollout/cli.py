@@ -1,0 +1,229 @@
+"""``mlcanary rollout`` and ``mlcanary platform``: run and steer rollouts on this machine.
+
+Exit codes of ``rollout run``: 0 promoted, 3 rolled back, 4 failed, 2 invalid spec or input,
+1 anything else. Scripts and CI can tell a regression (3) from a broken spec (2).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from mlcanary.rollout.controller import TickReport
+from mlcanary.rollout.local.platform import LocalPlatform
+from mlcanary.rollout.spec import ModelRollout, SpecError, load_spec
+from mlcanary.rollout.status import Phase, RolloutStatus, Verdict
+from mlcanary.rollout.store.base import Command
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INVALID",
+    "EXIT_ROLLED_BACK",
+    "platform_app",
+    "rollout_app",
+]
+
+EXIT_INVALID = 2
+EXIT_ROLLED_BACK = 3
+EXIT_FAILED = 4
+_EXIT = {Phase.SUCCEEDED: 0, Phase.ROLLED_BACK: EXIT_ROLLED_BACK, Phase.FAILED: EXIT_FAILED}
+
+rollout_app = typer.Typer(no_args_is_help=True, help="Run, watch and steer canary rollouts.")
+platform_app = typer.Typer(no_args_is_help=True, help="The local services, router and Prometheus.")
+
+console = Console(width=None if os.isatty(1) else 140)
+err = Console(stderr=True)
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option(help="Status, processes and logs [default: $MLCANARY_HOME/local]."),
+]
+
+
+def _state_dir(value: Path | None) -> Path:
+    from mlcanary.serving.settings import mlcanary_home
+
+    return value if value is not None else mlcanary_home() / "local"
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def read_spec(path: Path) -> ModelRollout:
+    """The spec, checked against the model store too: a missing version is a spec error."""
+    from mlcanary.models.registry import ModelRef, VersionNotFoundError, get_version
+
+    try:
+        rollout = load_spec(path.read_text())
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror}", EXIT_INVALID)
+    except SpecError as exc:
+        _fail(f"{path} is not a valid ModelRollout:\n{exc}", EXIT_INVALID)
+    spec = rollout.spec
+    if spec.router.type != "local":
+        _fail(
+            f"spec.router.type: {spec.router.type} routes in Kubernetes; this machine runs "
+            "the local router only",
+            EXIT_INVALID,
+        )
+    for field, version in (("stable", spec.stable.version), ("canary", spec.canary.version)):
+        try:
+            get_version(ModelRef(spec.model, version))
+        except VersionNotFoundError as exc:
+            _fail(f"spec.{field}.version: {exc}", EXIT_INVALID)
+    return rollout
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if unit == "ms":
+        return f"{value * 1000:.1f}ms"
+    return f"{value:.4g}"
+
+
+def show_tick(report: TickReport) -> None:
+    status = report.status
+    weights = status.weights
+    console.print(
+        f"[bold]{status.phase.value}[/] step {status.step_index + 1} "
+        f"weights stable {weights.stable}% / canary {weights.canary}%  {status.message}",
+        highlight=False,
+    )
+    if report.problem:
+        console.print(f"  [yellow]{report.problem}[/]", highlight=False)
+    if report.decision is None:
+        return
+    colours = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.INCONCLUSIVE: "yellow"}
+    for reason in report.decision.reasons:
+        unit = "ms" if reason.metric.startswith("latency") else ""
+        console.print(
+            f"  [{colours[reason.verdict]}]{reason.verdict.value:<12}[/] {reason.metric:<11} "
+            f"canary {_fmt(reason.canary, unit)}  stable {_fmt(reason.stable, unit)}  "
+            f"threshold {_fmt(reason.threshold, unit)}  {reason.message}",
+            highlight=False,
+        )
+    if report.sample is not None:
+        c = report.sample.canary
+        console.print(
+            f"  samples: canary {c.labeled:.0f} labeled / {c.requests:.0f} requests, "
+            f"stable {report.sample.stable.labeled:.0f} / {report.sample.stable.requests:.0f}",
+            highlight=False,
+        )
+
+
+@rollout_app.command("run")
+def run(
+    file: Annotated[Path, typer.Option("--file", "-f", help="The ModelRollout YAML.")],
+    state_dir: StateDir = None,
+    timeline: Annotated[
+        Path | None, typer.Option(help="Append one JSON line per tick to this file.")
+    ] = None,
+) -> None:
+    """Shift traffic through the steps, analysing each; ends promoted (0) or rolled back (3)."""
+    logging.basicConfig(level=logging.WARNING)
+    rollout = read_spec(file)
+    platform = LocalPlatform(_state_dir(state_dir), say=console.print)
+    from mlcanary.rollout.workloads import WorkloadNotReadyError
+
+    try:
+        controller = platform.controller(rollout, timeline)
+    except (WorkloadNotReadyError, RuntimeError, ValueError) as exc:
+        _fail(f"could not start the platform, no traffic was moved: {exc}", 1)
+    final = controller.run(on_tick=show_tick)
+    console.print(f"[bold]{rollout.metadata.name}: {final.phase.value}[/] — {final.message}")
+    raise typer.Exit(_EXIT.get(final.phase, 1))
+
+
+def _status_json(status: RolloutStatus) -> dict[str, object]:
+    document: dict[str, object] = status.model_dump(mode="json")
+    return document
+
+
+@rollout_app.command("status")
+def status(
+    name: Annotated[str | None, typer.Argument(help="One rollout; all when omitted.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    state_dir: StateDir = None,
+) -> None:
+    """Phase, step, weights and the last decisions of each rollout."""
+    store = LocalPlatform(_state_dir(state_dir)).store
+    names = [name] if name is not None else store.names()
+    found = {n: stored.status for n in names if (stored := store.load(n)) is not None}
+    if name is not None and not found:
+        _fail(f"no rollout named {name} in {_state_dir(state_dir)}", EXIT_INVALID)
+    if as_json:
+        typer.echo(json.dumps({n: _status_json(s) for n, s in found.items()}, indent=2))
+        return
+    if not found:
+        console.print("no rollouts yet")
+    for rollout_name, current in found.items():
+        console.print(
+            f"[bold]{rollout_name}[/]: {current.phase.value}, step {current.step_index + 1}, "
+            f"{current.stable_version} {current.weights.stable}% / "
+            f"{current.canary_version} {current.weights.canary}%",
+            highlight=False,
+        )
+        console.print(f"  {current.message}", highlight=False)
+        for record in current.history[-5:]:
+            console.print(
+                f"  {record.at:%H:%M:%S} {record.action.value:<8} {record.message}",
+                highlight=False,
+            )
+
+
+def _command(name: str, command: Command, state_dir: Path | None) -> None:
+    store = LocalPlatform(_state_dir(state_dir)).store
+    if store.load(name) is None:
+        _fail(f"no rollout named {name} in {_state_dir(state_dir)}", EXIT_INVALID)
+    store.request(name, command)
+    console.print(f"{command.value} requested for {name}; the controller applies it next tick")
+
+
+@rollout_app.command("promote")
+def promote(name: str, state_dir: StateDir = None) -> None:
+    """Send all traffic to the canary now, whatever the analysis says."""
+    _command(name, Command.PROMOTE, state_dir)
+
+
+@rollout_app.command("abort")
+def abort(name: str, state_dir: StateDir = None) -> None:
+    """Roll back now: stable gets all traffic."""
+    _command(name, Command.ABORT, state_dir)
+
+
+@rollout_app.command("pause")
+def pause(name: str, state_dir: StateDir = None) -> None:
+    """Keep the weights and stop analysing until resumed."""
+    _command(name, Command.PAUSE, state_dir)
+
+
+@rollout_app.command("resume")
+def resume(name: str, state_dir: StateDir = None) -> None:
+    """Carry on analysing a paused rollout."""
+    _command(name, Command.RESUME, state_dir)
+
+
+@platform_app.command("status")
+def platform_status(state_dir: StateDir = None) -> None:
+    """The processes the local platform runs."""
+    registry = LocalPlatform(_state_dir(state_dir)).registry
+    for process_name in registry.names():
+        entry = registry.get(process_name)
+        state = f"{entry.url} (pid {entry.pid})" if entry else "not running"
+        console.print(f"{process_name}: {state}", highlight=False)
+
+
+@platform_app.command("down")
+def platform_down(state_dir: StateDir = None) -> None:
+    """Stop every service, the router and Prometheus."""
+    LocalPlatform(_state_dir(state_dir)).down()
+    console.print("stopped")

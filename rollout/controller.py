@@ -1,0 +1,221 @@
+"""The run loop: read status, observe, decide, persist, route — one tick at a time.
+
+All judgement is in `decision` (pure); this module only moves data between the adapters, in an
+order chosen so that a controller killed at any instant resumes correctly:
+
+1. the router is first brought back to the weights of the persisted status (a kill between a
+   save and a routing change leaves the router one decision behind; this repairs it);
+2. the decision is computed and persisted;
+3. only then is the router changed to the new weights.
+
+The status is therefore always the truth, and the router converges to it on every tick. A failed
+metrics query is handed to the engine as missing data (it holds, and rolls back at the step's
+deadline); a router or workload that cannot be reached is reported and retried next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlcanary.rollout.decision import Decision, apply_command, decide
+from mlcanary.rollout.metrics.base import MetricsProvider, MetricsUnavailableError, Target
+from mlcanary.rollout.observations import ArmCounters, Observation, histogram_quantile
+from mlcanary.rollout.routers.base import Route, Router, RouterUnavailableError, RouteTable
+from mlcanary.rollout.spec import ModelRollout
+from mlcanary.rollout.status import Phase, RolloutStatus, Weights
+from mlcanary.rollout.store.base import ConflictError, StatusStore
+from mlcanary.rollout.timeline import ArmSnapshot, TimelineSample
+from mlcanary.rollout.workloads import WorkloadNotReadyError, Workloads
+
+__all__ = ["FINISHED", "Controller", "TickReport"]
+
+logger = logging.getLogger("mlcanary.rollout")
+
+FINISHED = frozenset({Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.FAILED})
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class TickReport:
+    """What one tick did, for logs and the live display."""
+
+    status: RolloutStatus
+    decision: Decision | None
+    problem: str | None = None
+    sample: TimelineSample | None = None
+
+
+def _snapshot(version: str, counters: ArmCounters, quantile: float) -> ArmSnapshot:
+    labeled = (counters.feedback_correct or 0.0) + (counters.feedback_incorrect or 0.0)
+    requests = counters.requests or 0.0
+    latency = None
+    if counters.latency_buckets:
+        value = histogram_quantile(quantile, counters.latency_buckets)
+        latency = value * 1000 if math.isfinite(value) else None
+    return ArmSnapshot(
+        version=version,
+        labeled=labeled,
+        accuracy=(counters.feedback_correct or 0.0) / labeled if labeled else None,
+        requests=requests,
+        error_rate=(counters.server_errors or 0.0) / requests if requests else None,
+        p95_ms=latency,
+    )
+
+
+@dataclass
+class Controller:
+    rollout: ModelRollout
+    router: Router
+    metrics: MetricsProvider
+    store: StatusStore
+    workloads: Workloads
+    timeline: Path | None = None
+    drain_s: float = 2.0
+    clock: Callable[[], datetime] = _utcnow
+    sleep: Callable[[float], None] = time.sleep
+    _backends: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.rollout.metadata.name
+
+    @property
+    def target(self) -> Target:
+        spec = self.rollout.spec
+        return Target(spec.model, spec.stable.version, spec.canary.version)
+
+    def _load(self) -> tuple[RolloutStatus, int | None]:
+        stored = self.store.load(self.name)
+        return (stored.status, stored.revision) if stored else (RolloutStatus(), None)
+
+    def _serving(self, status: RolloutStatus) -> list[str]:
+        """The versions that may get traffic in this phase."""
+        spec = self.rollout.spec
+        if status.phase is Phase.SUCCEEDED:
+            return [spec.canary.version]
+        if status.phase is Phase.ROLLED_BACK:
+            return [spec.stable.version]
+        return [spec.stable.version, spec.canary.version]
+
+    def _serve(self, status: RolloutStatus) -> str | None:
+        """Make sure the versions that may get traffic are served; a problem, or None."""
+        for version in self._serving(status):
+            try:
+                self._backends[version] = self.workloads.ensure(self.rollout.spec.model, version)
+            except WorkloadNotReadyError as exc:
+                self._backends.pop(version, None)
+                return str(exc)
+        return None
+
+    def _route(self, weights: Weights) -> None:
+        """Route by `weights` among the versions that are served; one not ready gets nothing."""
+        spec = self.rollout.spec
+        arms = [(spec.stable.version, weights.stable), (spec.canary.version, weights.canary)]
+        served = [(v, w) for v, w in arms if v in self._backends]
+        if not served:
+            raise RouterUnavailableError("no version is served: nothing to route to")
+        if len(served) == 1:
+            served = [(served[0][0], 100)]
+        table = RouteTable(routes=tuple(Route(v, self._backends[v], w) for v, w in served))
+        if self.router.routes().routes != table.routes:
+            self.router.set_routes(table)
+
+    def _observe(self, now: datetime) -> Observation:
+        try:
+            return self.metrics.observe(self.target, now)
+        except MetricsUnavailableError as exc:
+            logger.warning("metrics unavailable: %s", exc)
+            return Observation(timestamp=now)
+
+    def tick(self) -> TickReport:
+        status, revision = self._load()
+        problem = self._serve(status)
+        now = self.clock()
+        try:
+            if status.phase is not Phase.PENDING:
+                self._route(status.weights)
+        except RouterUnavailableError as exc:
+            return TickReport(status, None, f"router unavailable: {exc}")
+        observation = self._observe(now)
+        if problem is not None:
+            observation = Observation(timestamp=now, stable=observation.stable)
+        command = self.store.take_command(self.name)
+        if command is not None:
+            decision = apply_command(self.rollout, status, command, observation, now)
+        else:
+            decision = decide(self.rollout, status, observation, now)
+        try:
+            self.store.save(self.name, decision.status, revision)
+        except ConflictError as exc:
+            return TickReport(status, None, f"status changed meanwhile, retrying: {exc}")
+        try:
+            self._route(decision.weights)
+        except RouterUnavailableError as exc:
+            problem = f"router unavailable: {exc}"
+        for reason in decision.reasons:
+            logger.info("%s: %s [%s] %s", self.name, reason.metric, reason.verdict, reason.message)
+        sample = self._sample(decision)
+        if decision.status.phase in FINISHED and status.phase not in FINISHED:
+            self._finish(decision.status)
+        return TickReport(decision.status, decision, problem, sample)
+
+    def _sample(self, decision: Decision) -> TimelineSample:
+        status = decision.status
+        quantile = (
+            self.rollout.spec.analysis.latency.quantile
+            if self.rollout.spec.analysis.latency
+            else 0.95
+        )
+        sample = TimelineSample(
+            at=decision.status.last_analysis_at or self.clock(),
+            rollout=self.name,
+            phase=status.phase,
+            step_index=status.step_index,
+            weights=decision.weights,
+            action=decision.action,
+            message=decision.message,
+            stable=_snapshot(
+                self.rollout.spec.stable.version, status.counters.stable.total, quantile
+            ),
+            canary=_snapshot(
+                self.rollout.spec.canary.version, status.counters.canary.total, quantile
+            ),
+        )
+        if self.timeline is not None:
+            self.timeline.parent.mkdir(parents=True, exist_ok=True)
+            with self.timeline.open("a") as handle:
+                handle.write(sample.model_dump_json() + "\n")
+        return sample
+
+    def _finish(self, status: RolloutStatus) -> None:
+        """Retire the version that no longer gets traffic, after in-flight requests drain."""
+        spec = self.rollout.spec
+        loser = spec.stable.version if status.phase is Phase.SUCCEEDED else spec.canary.version
+        self.sleep(self.drain_s)
+        self._backends.pop(loser, None)
+        try:
+            self._route(status.weights)
+        except RouterUnavailableError as exc:
+            logger.warning("router unavailable while retiring %s: %s", loser, exc)
+            return
+        self.workloads.retire(spec.model, loser)
+
+    def run(self, on_tick: Callable[[TickReport], None] | None = None) -> RolloutStatus:
+        """Tick every analysis interval until the rollout has finished."""
+        interval = self.rollout.spec.analysis.interval.total_seconds()
+        while True:
+            report = self.tick()
+            if on_tick is not None:
+                on_tick(report)
+            if report.problem is None and report.status.phase in FINISHED:
+                return report.status
+            self.sleep(interval)

@@ -1,0 +1,49 @@
+"""The metrics-provider interface."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from mlcanary.rollout.observations import Observation
+
+__all__ = ["LABEL_VALUE", "MetricsProvider", "MetricsUnavailableError", "Target"]
+
+LABEL_VALUE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+
+
+class MetricsUnavailableError(RuntimeError):
+    """The metrics source cannot be reached at all."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Whose counters to read. Names are validated here, so no provider ever puts an unchecked
+    string into a query."""
+
+    model: str
+    stable_version: str
+    canary_version: str
+    endpoint: str = "/predict"
+
+    def __post_init__(self) -> None:
+        for field, value in (
+            ("model", self.model),
+            ("stable_version", self.stable_version),
+            ("canary_version", self.canary_version),
+        ):
+            if not LABEL_VALUE.match(value):
+                raise ValueError(f"{field} {value!r} is not a valid model or version name")
+        if not re.fullmatch(r"/[a-z0-9/_-]{0,62}", self.endpoint):
+            raise ValueError(f"endpoint {self.endpoint!r} is not a valid path")
+
+
+class MetricsProvider(Protocol):
+    def observe(self, target: Target, now: datetime) -> Observation:
+        """Both versions' cumulative counters. A failed part is None in the observation, never
+        zero; only a source that cannot be reached at all raises MetricsUnavailableError."""
+        ...
+
+    def is_online(self) -> bool: ...

@@ -1,0 +1,39 @@
+"""In-memory status store: the test double, with the same revision rules as the real ones."""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+
+from mlcanary.rollout.status import RolloutStatus
+from mlcanary.rollout.store.base import Command, ConflictError, StoredStatus
+
+__all__ = ["MemoryStatusStore"]
+
+
+class MemoryStatusStore:
+    def __init__(self) -> None:
+        self._statuses: dict[str, StoredStatus] = {}
+        self._commands: defaultdict[str, deque[Command]] = defaultdict(deque)
+        self.saves = 0
+
+    def load(self, name: str) -> StoredStatus | None:
+        return self._statuses.get(name)
+
+    def save(self, name: str, status: RolloutStatus, revision: int | None) -> StoredStatus:
+        current = self._statuses.get(name)
+        if (current.revision if current else None) != revision:
+            raise ConflictError(f"status of {name} changed since revision {revision}")
+        stored = StoredStatus(status, (revision or 0) + 1)
+        self._statuses[name] = stored
+        self.saves += 1
+        return stored
+
+    def request(self, name: str, command: Command) -> None:
+        self._commands[name].append(command)
+
+    def take_command(self, name: str) -> Command | None:
+        queue = self._commands[name]
+        return queue.popleft() if queue else None
+
+    def names(self) -> list[str]:
+        return sorted(self._statuses)
