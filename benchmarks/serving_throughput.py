@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -40,6 +40,7 @@ class Contender:
     name: str
     command: list[str]
     port: int
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,12 @@ def contenders(port: int) -> list[Contender]:
                 str(port),
             ],
             port,
+        ),
+        Contender(
+            "mlcanary-nobatch",
+            [py, "-m", "mlcanary.serving.entrypoint", "--host", host, "--port", str(port)],
+            port,
+            {"MLCANARY_MAX_BATCH": "1"},
         ),
         Contender(
             "fastapi",
@@ -129,7 +136,7 @@ def _pinned(command: list[str], cpu: int | None) -> list[str]:
 
 @contextmanager
 def serving(contender: Contender, cpu: int | None, body: bytes, log: Path) -> Iterator[str]:
-    env = {**os.environ, "MLCANARY_MODEL": MODEL, "MLCANARY_WORKERS": "1"}
+    env = {**os.environ, "MLCANARY_MODEL": MODEL, "MLCANARY_WORKERS": "1", **contender.env}
     with log.open("ab") as out:
         process = subprocess.Popen(
             _pinned(contender.command, cpu),
@@ -233,7 +240,7 @@ def main() -> int:
             )
             results.setdefault(contender.name, []).append(measured)
             print(
-                f"round {round_number + 1}: {contender.name:<12} "
+                f"round {round_number + 1}: {contender.name:<17} "
                 f"{measured.requests_per_s:8.0f} req/s  p50 {measured.p50_ms:6.1f} ms  "
                 f"p99 {measured.p99_ms:6.1f} ms",
                 flush=True,
@@ -271,9 +278,9 @@ def _print_summary(
         f"\n{MODEL}, one row per request, {args.connections} connections, "
         f"median of {args.rounds} rounds of {args.duration}s, servers pinned: {cpu is not None}"
     )
-    print(f"{'server':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'server':<17} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for name, m in summary.items():
-        print(f"{name:<12} {m.requests_per_s:8.0f} {m.p50_ms:8.1f} {m.p99_ms:8.1f} {m.errors:7d}")
+        print(f"{name:<17} {m.requests_per_s:8.0f} {m.p50_ms:8.1f} {m.p99_ms:8.1f} {m.errors:7d}")
     base = summary["fastapi"]
     ours = summary["mlcanary"]
     print(

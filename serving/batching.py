@@ -1,9 +1,13 @@
 """Adaptive micro-batching: concurrent requests share one model call.
 
 A model call has a fixed cost (input validation in scikit-learn, kernel launches in torch) that
-dwarfs the per-row cost for small inputs. While one call runs in the model thread, the event loop
-keeps reading requests; the next call takes all rows that arrived meanwhile. An idle server
-therefore adds no waiting time, and a busy one batches in proportion to its load.
+dwarfs the per-row cost for small inputs. Requests that arrive while a call runs wait in their
+sockets; the event loop reads them all before the next call, which takes all their rows at once.
+An idle server therefore adds no waiting time, and a busy one batches in proportion to its load.
+
+The model runs on the event loop's thread, not in a worker thread: with a second thread, every
+socket write of the loop released the GIL and waited up to the 5 ms switch interval to get it
+back from the model thread (Python's convoy effect), which measured as a long latency tail.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -27,7 +30,6 @@ class MicroBatcher:
         self._pending: deque[tuple[FloatArray, asyncio.Future[IntArray]]] = deque()
         self._draining = False
         self._drain_task: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
 
     async def predict(self, rows: FloatArray) -> IntArray:
         loop = asyncio.get_running_loop()
@@ -48,7 +50,6 @@ class MicroBatcher:
         return taken
 
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._pending:
                 taken = self._take()
@@ -57,7 +58,7 @@ class MicroBatcher:
                     continue
                 batch = live[0][0] if len(live) == 1 else np.concatenate([r for r, _ in live])
                 try:
-                    labels = await loop.run_in_executor(self._executor, self._predict, batch)
+                    labels = self._predict(batch)
                 except Exception as exc:
                     for _, future in live:
                         if not future.done():
@@ -70,6 +71,3 @@ class MicroBatcher:
                     start += len(rows)
         finally:
             self._draining = False
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -125,5 +125,4 @@ class ModelRuntime:
             self._ledger.forget_before(now - self._feedback.ttl_s)
 
     def close(self) -> None:
-        self._batcher.close()
         self._ledger.close()
