@@ -49,7 +49,7 @@ class ModelRef:
     @classmethod
     def parse(cls, text: str) -> ModelRef:
         name, sep, version = text.partition(":")
-        if not sep or not _NAME.match(name) or not _NAME.match(version):
+        if not sep or not _NAME.fullmatch(name) or not _NAME.fullmatch(version):
             raise ValueError(
                 f"model reference {text!r} must look like NAME:VERSION "
                 "(lowercase letters, digits, '.', '_' or '-')"

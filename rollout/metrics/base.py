@@ -34,7 +34,7 @@ class Target:
             ("stable_version", self.stable_version),
             ("canary_version", self.canary_version),
         ):
-            if not LABEL_VALUE.match(value):
+            if not LABEL_VALUE.fullmatch(value):
                 raise ValueError(f"{field} {value!r} is not a valid model or version name")
         if not re.fullmatch(r"/[a-z0-9/_-]{0,62}", self.endpoint):
             raise ValueError(f"endpoint {self.endpoint!r} is not a valid path")

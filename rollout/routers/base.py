@@ -56,7 +56,7 @@ class RouterUnavailableError(RuntimeError):
 
 
 def _check_route(version: object, url: object, weight: object) -> None:
-    if not isinstance(version, str) or not LABEL_VALUE.match(version):
+    if not isinstance(version, str) or not LABEL_VALUE.fullmatch(version):
         raise RouteTableError(
             "version",
             f"must be a model version name ([a-z0-9][a-z0-9_.-]*, at most 63 characters), "

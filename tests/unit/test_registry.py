@@ -89,3 +89,8 @@ def test_skops_refuses_types_outside_the_allowlist(tmp_path: Path) -> None:
     sio.dump({"payload": Smuggled()}, path)
     with pytest.raises(UntrustedArtifactError, match="Smuggled"):
         SkopsFormat().load(path, {}, "cpu")
+
+
+def test_model_ref_refuses_a_trailing_newline() -> None:
+    with pytest.raises(ValueError, match="NAME:VERSION"):
+        ModelRef.parse("digits:v1\n")

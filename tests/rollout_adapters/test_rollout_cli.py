@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mlcanary.cli import app
+from mlcanary.demo import EXAMPLES
+from mlcanary.rollout.status import Phase, RolloutStatus
+from mlcanary.rollout.store.file import FileStatusStore
+
+runner = CliRunner()
+
+
+def _spec(tmp_path: Path, **changes: object) -> Path:
+    document = yaml.safe_load((EXAMPLES / "better-canary.yaml").read_text())
+    document["spec"].update(changes)
+    path = tmp_path / "rollout.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"steps": [50, 10]}, "spec.steps"),
+        ({"steps": [10, 90]}, "spec.steps"),
+        ({"router": {"type": "nginx"}}, "spec.router.type"),
+        ({"router": {"type": "istio"}}, "spec.router.type: istio routes in Kubernetes"),
+        ({"canary": {"version": "v404"}}, "spec.canary.version"),
+        ({"surprise": 1}, "spec.surprise"),
+    ],
+)
+def test_a_bad_spec_exits_2_naming_the_field(trained, tmp_path, changes, message) -> None:
+    result = runner.invoke(
+        app, ["rollout", "run", "-f", str(_spec(tmp_path, **changes)), "--state-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (tmp_path / "processes").exists(), "nothing may start for an invalid spec"
+
+
+def test_status_and_commands(tmp_path: Path) -> None:
+    FileStatusStore(tmp_path / "rollouts").save(
+        "digits-v2", RolloutStatus(phase=Phase.PROGRESSING, message="holding"), None
+    )
+    shown = runner.invoke(app, ["rollout", "status", "--json", "--state-dir", str(tmp_path)])
+    assert shown.exit_code == 0
+    assert json.loads(shown.output)["digits-v2"]["phase"] == "Progressing"
+    paused = runner.invoke(app, ["rollout", "pause", "digits-v2", "--state-dir", str(tmp_path)])
+    assert paused.exit_code == 0
+    assert FileStatusStore(tmp_path / "rollouts").take_command("digits-v2") == "pause"
+    missing = runner.invoke(app, ["rollout", "abort", "nope", "--state-dir", str(tmp_path)])
+    assert missing.exit_code == 2
+    assert "no rollout named nope" in missing.output
