@@ -96,7 +96,10 @@ def run_demo(workdir: Path, console: Console, *, fast: bool = False, users: int 
                 )
                 if index > 0:
                     controller = platform.controller(rollout, timeline)
-                final = controller.run(on_tick=show_tick)
+                try:
+                    final = controller.run(on_tick=show_tick)
+                finally:
+                    controller.close()
                 outcomes[rollout.metadata.name] = final.phase
                 console.print(
                     f"[bold]{rollout.metadata.name}: {final.phase.value}[/] {final.message}"

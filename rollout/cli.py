@@ -138,7 +138,10 @@ def run(
         controller = platform.controller(rollout, timeline)
     except (WorkloadNotReadyError, RuntimeError, ValueError) as exc:
         _fail(f"could not start the platform, no traffic was moved: {exc}", 1)
-    final = controller.run(on_tick=show_tick)
+    try:
+        final = controller.run(on_tick=show_tick)
+    finally:
+        controller.close()
     console.print(f"[bold]{rollout.metadata.name}: {final.phase.value}[/] — {final.message}")
     raise typer.Exit(_EXIT.get(final.phase, 1))
 

@@ -209,6 +209,9 @@ class Controller:
             return
         self.workloads.retire(spec.model, loser)
 
+    def close(self) -> None:
+        self.metrics.close()
+
     def run(self, on_tick: Callable[[TickReport], None] | None = None) -> RolloutStatus:
         """Tick every analysis interval until the rollout has finished."""
         interval = self.rollout.spec.analysis.interval.total_seconds()

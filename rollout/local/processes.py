@@ -23,6 +23,11 @@ from mlcanary.rollout.store.file import atomic_write
 __all__ = ["ManagedProcess", "ProcessRegistry", "ProcessStartError"]
 
 
+# Processes this interpreter started, kept so that stopping one also reaps it. A process started
+# by an earlier controller (before a restart) is not our child: it is signalled by pid only.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
 class ProcessStartError(RuntimeError):
     """A process exited or never became healthy; the message carries its log's tail."""
 
@@ -108,6 +113,7 @@ class ProcessRegistry:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        _CHILDREN[process.pid] = process
         entry = ManagedProcess(name, process.pid, url, health_path, str(log))
         entries = self._read()
         entries[name] = entry
@@ -136,6 +142,8 @@ class ProcessRegistry:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(entry.pid, signal.SIGKILL)
                 _reap(entry.pid)
+        if entry is not None and (child := _CHILDREN.pop(entry.pid, None)) is not None:
+            child.wait()
         self._write(entries)
 
     def names(self) -> list[str]:
@@ -144,5 +152,9 @@ class ProcessRegistry:
 
 def _reap(pid: int) -> None:
     """Collect the exit status if the process is our child, so it does not linger as a zombie."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        child.poll()
+        return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)

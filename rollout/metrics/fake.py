@@ -33,3 +33,6 @@ class ScriptedProvider:
 
     def is_online(self) -> bool:
         return bool(self._script) and self._script[0] is not None
+
+    def close(self) -> None:
+        self._script.clear()
