@@ -41,6 +41,10 @@ class LocalPlatform:
     state_dir: Path
     say: Callable[[str], None] = print
 
+    def __post_init__(self) -> None:
+        # Absolute, because the processes started from here may run in other directories.
+        self.state_dir = self.state_dir.resolve()
+
     @property
     def registry(self) -> ProcessRegistry:
         return ProcessRegistry(self.state_dir / "processes")

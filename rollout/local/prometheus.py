@@ -59,6 +59,8 @@ def start_prometheus(
     interval_s: float = 1.0,
 ) -> ManagedProcess:
     """Start (or find running) Prometheus on 127.0.0.1:port with one job per metrics path."""
+    # Prometheus resolves relative paths in its config against the config file's directory.
+    directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "prometheus.yml"
     atomic_write(config, _config(directory, interval_s, metrics_paths).encode())

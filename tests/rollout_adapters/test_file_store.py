@@ -51,3 +51,15 @@ def test_commands_queue_in_order(tmp_path: Path) -> None:
     assert store.take_command("r") is Command.RESUME
     assert store.take_command("r") is None
     assert store.take_command("unknown") is None
+
+
+def test_the_platform_works_with_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prometheus reads relative file_sd paths against its config's folder, and the processes
+    may run elsewhere: a relative state dir given by a user must be made absolute."""
+    from mlcanary.rollout.local.platform import LocalPlatform
+
+    monkeypatch.chdir(tmp_path)
+    platform = LocalPlatform(Path("reports/demo/state"))
+    assert platform.state_dir == tmp_path / "reports" / "demo" / "state"
