@@ -82,6 +82,7 @@ def run_demo(workdir: Path, console: Console, *, fast: bool = False, users: int 
     router = f"http://127.0.0.1:{free_port()}"
     prometheus = f"http://127.0.0.1:{free_port()}"
     outcomes: dict[str, Phase] = {}
+    wanted: dict[str, Phase] = {}
     try:
         first = _spec("better-canary.yaml", router, prometheus, fast)
         console.rule("2. start the platform: stable v1, router, Prometheus, canary v2")
@@ -101,6 +102,7 @@ def run_demo(workdir: Path, console: Console, *, fast: bool = False, users: int 
                 finally:
                     controller.close()
                 outcomes[rollout.metadata.name] = final.phase
+                wanted[rollout.metadata.name] = expected
                 console.print(
                     f"[bold]{rollout.metadata.name}: {final.phase.value}[/] {final.message}"
                 )
@@ -109,7 +111,6 @@ def run_demo(workdir: Path, console: Console, *, fast: bool = False, users: int 
         platform.down()
     md, png = write_report(group_by_rollout(read_timeline(timeline)), workdir)
     console.print(f"report: {md}\nplot:   {png}\nlogs:   {state / 'processes'}/")
-    wanted = {_spec(n, router, prometheus, fast).metadata.name: p for n, p in EXPECTED.items()}
     if outcomes != wanted:
         console.print(f"[red]unexpected outcome: {outcomes}, expected {wanted}[/]")
         return 1

@@ -7,7 +7,6 @@ safe formats, and its SHA-256 is part of the metadata, checked on every load.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from bentoml.exceptions import NotFound
 from mlcanary.models.digest import file_sha256, verify_sha256
 from mlcanary.models.formats import format_for
 from mlcanary.models.predictor import Predictor
+from mlcanary.names import NAME
 
 __all__ = [
     "ModelRef",
@@ -31,7 +31,6 @@ __all__ = [
     "register",
 ]
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _LABEL_APP = "mlcanary"
 
 
@@ -49,7 +48,7 @@ class ModelRef:
     @classmethod
     def parse(cls, text: str) -> ModelRef:
         name, sep, version = text.partition(":")
-        if not sep or not _NAME.fullmatch(name) or not _NAME.fullmatch(version):
+        if not sep or not NAME.fullmatch(name) or not NAME.fullmatch(version):
             raise ValueError(
                 f"model reference {text!r} must look like NAME:VERSION "
                 "(lowercase letters, digits, '.', '_' or '-')"

@@ -18,7 +18,7 @@ from rich.console import Console
 from mlcanary.rollout.controller import TickReport
 from mlcanary.rollout.local.platform import LocalPlatform
 from mlcanary.rollout.spec import ModelRollout, SpecError, load_spec
-from mlcanary.rollout.status import Phase, RolloutStatus, Verdict
+from mlcanary.rollout.status import Phase, Verdict
 from mlcanary.rollout.store.base import Command
 
 __all__ = [
@@ -146,11 +146,6 @@ def run(
     raise typer.Exit(_EXIT.get(final.phase, 1))
 
 
-def _status_json(status: RolloutStatus) -> dict[str, object]:
-    document: dict[str, object] = status.model_dump(mode="json")
-    return document
-
-
 @rollout_app.command("status")
 def status(
     name: Annotated[str | None, typer.Argument(help="One rollout; all when omitted.")] = None,
@@ -164,7 +159,7 @@ def status(
     if name is not None and not found:
         _fail(f"no rollout named {name} in {_state_dir(state_dir)}", EXIT_INVALID)
     if as_json:
-        typer.echo(json.dumps({n: _status_json(s) for n, s in found.items()}, indent=2))
+        typer.echo(json.dumps({n: s.model_dump(mode="json") for n, s in found.items()}, indent=2))
         return
     if not found:
         console.print("no rollouts yet")

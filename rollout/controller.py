@@ -28,16 +28,14 @@ from mlcanary.rollout.metrics.base import MetricsProvider, MetricsUnavailableErr
 from mlcanary.rollout.observations import ArmCounters, Observation, histogram_quantile
 from mlcanary.rollout.routers.base import Route, Router, RouterUnavailableError, RouteTable
 from mlcanary.rollout.spec import ModelRollout
-from mlcanary.rollout.status import Phase, RolloutStatus, Weights
+from mlcanary.rollout.status import FINISHED, Phase, RolloutStatus, Weights
 from mlcanary.rollout.store.base import ConflictError, StatusStore
 from mlcanary.rollout.timeline import ArmSnapshot, TimelineSample
 from mlcanary.rollout.workloads import WorkloadNotReadyError, Workloads
 
-__all__ = ["FINISHED", "Controller", "TickReport"]
+__all__ = ["Controller", "TickReport"]
 
 logger = logging.getLogger("mlcanary.rollout")
-
-FINISHED = frozenset({Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.FAILED})
 
 
 def _utcnow() -> datetime:

@@ -65,6 +65,7 @@ from mlcanary.rollout.spec import (
     format_duration,
 )
 from mlcanary.rollout.status import (
+    FINISHED,
     HISTORY_LIMIT,
     Action,
     Condition,
@@ -89,7 +90,6 @@ __all__ = [
     "error_budget",
 ]
 
-_FINISHED = frozenset({Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.FAILED})
 _ANALYSIS = "analysis"
 _CONDITION = "Promoted"
 _COMMANDS = frozenset({"pause", "resume", "abort", "promote"})
@@ -640,6 +640,6 @@ def decide(
     versions = (spec.spec.stable.version, spec.spec.canary.version)
     if status.phase is Phase.PENDING or (status.stable_version, status.canary_version) != versions:
         return tick.start()
-    if status.phase in _FINISHED:
+    if status.phase in FINISHED:
         return tick.finished()
     return tick.analyse()

@@ -42,6 +42,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from mlcanary.names import NAME_PATTERN
 from mlcanary.rollout.observations import CamelModel
 from mlcanary.rollout.status import RolloutStatus
 
@@ -74,8 +75,6 @@ _UNITS = {
 }
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
-# The model registry's rule for names and versions: safe in labels, paths and PromQL.
-_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 # A DNS-1123 subdomain, what Kubernetes accepts as an object name.
 _OBJECT_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
@@ -122,7 +121,7 @@ Duration = Annotated[
     PlainSerializer(format_duration, return_type=str),
     WithJsonSchema({"type": "string", "pattern": f"^{_DURATION.pattern}$"}),
 ]
-Name = Annotated[str, Field(pattern=_NAME)]
+Name = Annotated[str, Field(pattern=f"^{NAME_PATTERN}$")]
 Percent = Annotated[int, Field(strict=True, gt=0, le=100)]
 
 

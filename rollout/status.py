@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, Field, model_validator
 from mlcanary.rollout.observations import ArmCounters, CamelModel, CounterWindow, Observation
 
 __all__ = [
+    "FINISHED",
     "HISTORY_LIMIT",
     "Action",
     "Condition",
@@ -47,6 +48,9 @@ class Phase(StrEnum):
     ROLLED_BACK = "RolledBack"
     # The controller could not carry out a decision (router or status store error): needs a person.
     FAILED = "Failed"
+
+
+FINISHED = frozenset({Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.FAILED})
 
 
 class Action(StrEnum):

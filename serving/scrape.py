@@ -32,28 +32,6 @@ class VersionTotals:
             latency_buckets=add(self.latency_buckets, other.latency_buckets),
         )
 
-    @property
-    def accuracy(self) -> float:
-        labeled = self.feedback_correct + self.feedback_incorrect
-        return self.feedback_correct / labeled if labeled else float("nan")
-
-    def latency_quantile(self, q: float) -> float:
-        """The quantile by linear interpolation inside buckets, as PromQL's histogram_quantile."""
-        bounds = sorted(self.latency_buckets)
-        if not bounds or self.latency_buckets[bounds[-1]] == 0:
-            return float("nan")
-        total = self.latency_buckets[bounds[-1]]
-        rank = q * total
-        lower, below = 0.0, 0.0
-        for bound in bounds:
-            count = self.latency_buckets[bound]
-            if count >= rank:
-                if bound == float("inf"):
-                    return lower
-                return lower + (bound - lower) * (rank - below) / max(count - below, 1e-12)
-            lower, below = bound, count
-        return lower
-
 
 def parse_metrics(text: str, endpoint: str = "/predict") -> dict[str, VersionTotals]:
     """Totals per version; latency and response codes are those of ``endpoint``."""

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from mlcanary.names import NAME
 from mlcanary.rollout.observations import Observation
 
-__all__ = ["LABEL_VALUE", "MetricsProvider", "MetricsUnavailableError", "Target"]
-
-LABEL_VALUE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+__all__ = ["MetricsProvider", "MetricsUnavailableError", "Target", "response_counts"]
 
 
 class MetricsUnavailableError(RuntimeError):
@@ -34,7 +34,7 @@ class Target:
             ("stable_version", self.stable_version),
             ("canary_version", self.canary_version),
         ):
-            if not LABEL_VALUE.fullmatch(value):
+            if not NAME.fullmatch(value):
                 raise ValueError(f"{field} {value!r} is not a valid model or version name")
         if not re.fullmatch(r"/[a-z0-9/_-]{0,62}", self.endpoint):
             raise ValueError(f"endpoint {self.endpoint!r} is not a valid path")
@@ -51,3 +51,13 @@ class MetricsProvider(Protocol):
     def close(self) -> None:
         """Release connections; the provider is not used afterwards."""
         ...
+
+
+def response_counts(by_code: Mapping[str, float]) -> dict[str, float]:
+    """Requests, 5xx and 4xx from responses counted by status code: 4xx is the client's fault
+    and is kept apart, so bad input never counts against a canary."""
+    return {
+        "requests": sum(by_code.values()),
+        "server_errors": sum(n for code, n in by_code.items() if code.startswith("5")),
+        "client_errors": sum(n for code, n in by_code.items() if code.startswith("4")),
+    }

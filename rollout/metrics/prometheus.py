@@ -13,7 +13,7 @@ from datetime import datetime
 
 import httpx
 
-from mlcanary.rollout.metrics.base import MetricsUnavailableError, Target
+from mlcanary.rollout.metrics.base import MetricsUnavailableError, Target, response_counts
 from mlcanary.rollout.observations import ArmCounters, Observation
 
 __all__ = ["PrometheusProvider", "promql_string"]
@@ -87,9 +87,7 @@ class PrometheusProvider:
                 f"sum by (code) (mlcanary_http_requests_total{{{http_selector}}})", at
             )
             if rows:
-                fields["requests"] = sum(value for _, value in rows)
-                fields["server_errors"] = sum(v for m, v in rows if m.get("code", "")[:1] == "5")
-                fields["client_errors"] = sum(v for m, v in rows if m.get("code", "")[:1] == "4")
+                fields.update(response_counts({m.get("code", ""): value for m, value in rows}))
 
         def latency() -> None:
             rows = self._query(

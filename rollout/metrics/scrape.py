@@ -11,7 +11,7 @@ from datetime import datetime
 
 import httpx
 
-from mlcanary.rollout.metrics.base import MetricsUnavailableError, Target
+from mlcanary.rollout.metrics.base import MetricsUnavailableError, Target, response_counts
 from mlcanary.rollout.observations import ArmCounters, Observation
 from mlcanary.serving.scrape import VersionTotals, parse_metrics
 
@@ -26,10 +26,8 @@ def _arm(totals: VersionTotals | None) -> ArmCounters:
         predictions=totals.predictions,
         feedback_correct=totals.feedback_correct,
         feedback_incorrect=totals.feedback_incorrect,
-        requests=sum(codes.values()) if codes else None,
-        server_errors=sum(v for c, v in codes.items() if c.startswith("5")) if codes else None,
-        client_errors=sum(v for c, v in codes.items() if c.startswith("4")) if codes else None,
         latency_buckets=dict(totals.latency_buckets) or None,
+        **(response_counts(codes) if codes else {}),
     )
 
 

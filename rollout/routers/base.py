@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mlcanary.rollout.metrics.base import LABEL_VALUE
+from mlcanary.names import NAME
 
 __all__ = [
     "TOTAL_WEIGHT",
@@ -56,7 +56,7 @@ class RouterUnavailableError(RuntimeError):
 
 
 def _check_route(version: object, url: object, weight: object) -> None:
-    if not isinstance(version, str) or not LABEL_VALUE.fullmatch(version):
+    if not isinstance(version, str) or not NAME.fullmatch(version):
         raise RouteTableError(
             "version",
             f"must be a model version name ([a-z0-9][a-z0-9_.-]*, at most 63 characters), "

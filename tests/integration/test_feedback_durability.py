@@ -6,21 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.promtext import metric
 
 pytestmark = pytest.mark.integration
 
 ROW = [3.0] * 64
-
-
-def _metric(url: str, name: str, **labels: str) -> float:
-    text = httpx.get(f"{url}/metrics", timeout=10).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
-    )
 
 
 def _tokens(url: str, n: int) -> tuple[list[str], list[int]]:
@@ -38,7 +29,7 @@ def test_feedback_after_a_restart_is_counted_once(trained, start_server) -> None
         assert late.status_code == 200
         replay = httpx.post(f"{url}/feedback", json={"token": tokens[0], "label": labels[0]})
         assert replay.status_code == 409
-        assert _metric(url, "mlcanary_feedback_total", version="v1") == 1
+        assert metric(url, "mlcanary_feedback_total", version="v1") == 1
 
 
 def test_two_workers_share_the_ledger_and_the_metrics(trained, start_server) -> None:
@@ -58,8 +49,8 @@ def test_two_workers_share_the_ledger_and_the_metrics(trained, start_server) -> 
             )
         assert codes.count(200) == 20
         assert codes.count(409) == 40
-        assert _metric(url, "mlcanary_feedback_total", version="v1", outcome="correct") == 20
-        assert _metric(url, "mlcanary_feedback_rejected_total", reason="duplicate") == 40
+        assert metric(url, "mlcanary_feedback_total", version="v1", outcome="correct") == 20
+        assert metric(url, "mlcanary_feedback_rejected_total", reason="duplicate") == 40
 
 
 def test_feedback_reaching_another_version_counts_for_the_predicting_one(
@@ -70,8 +61,8 @@ def test_feedback_reaching_another_version_counts_for_the_predicting_one(
     with start_server("digits:v2") as v2_url:
         answer = httpx.post(f"{v2_url}/feedback", json={"token": tokens[0], "label": labels[0]})
         assert answer.json()["version"] == "v1"
-        assert _metric(v2_url, "mlcanary_feedback_total", version="v1", outcome="correct") == 1
-        assert _metric(v2_url, "mlcanary_feedback_total", version="v2") == 0
+        assert metric(v2_url, "mlcanary_feedback_total", version="v1", outcome="correct") == 1
+        assert metric(v2_url, "mlcanary_feedback_total", version="v2") == 0
 
 
 def test_overload_is_answered_503_and_counted(trained, start_server) -> None:
@@ -84,15 +75,15 @@ def test_overload_is_answered_503_and_counted(trained, start_server) -> None:
         assert {a.status_code for a in answers} <= {200, 503}
         assert refused[0].headers["Retry-After"] == "1"
         assert refused[0].json()["error"]["code"] == "overloaded"
-        assert _metric(url, "mlcanary_overload_rejections_total") == len(refused)
-        assert _metric(url, "mlcanary_http_requests_total", code="503") == len(refused)
+        assert metric(url, "mlcanary_overload_rejections_total") == len(refused)
+        assert metric(url, "mlcanary_http_requests_total", code="503") == len(refused)
 
 
 def test_two_servers_on_one_machine_keep_their_own_metrics(trained, start_server) -> None:
     with start_server("digits:v1") as v1_url, start_server("digits:v2") as v2_url:
         httpx.post(f"{v1_url}/predict", json={"instances": [ROW] * 3})
         httpx.post(f"{v2_url}/predict", json={"instances": [ROW] * 5})
-        assert _metric(v1_url, "mlcanary_predictions_total", version="v1") == 3
-        assert _metric(v1_url, "mlcanary_predictions_total", version="v2") == 0
-        assert _metric(v2_url, "mlcanary_predictions_total", version="v2") == 5
-        assert _metric(v2_url, "mlcanary_model_info", version="v2", framework="torch") == 1
+        assert metric(v1_url, "mlcanary_predictions_total", version="v1") == 3
+        assert metric(v1_url, "mlcanary_predictions_total", version="v2") == 0
+        assert metric(v2_url, "mlcanary_predictions_total", version="v2") == 5
+        assert metric(v2_url, "mlcanary_model_info", version="v2", framework="torch") == 1

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlcanary.models.dataset import digits_split
 from mlcanary.models.registry import ModelRef, get_version
+from tests.integration.promtext import metric
 
 pytestmark = pytest.mark.integration
 
@@ -23,16 +24,6 @@ BAD_PREDICTS = [
     (orjson.dumps({"instances": [ROW] * 1025}), 413, "batch_too_large"),
 ]
 VERSIONS = [pytest.param("digits:v1", id="sklearn"), pytest.param("digits:v2", id="torch")]
-
-
-def _metric(url: str, name: str, **labels: str) -> float:
-    text = httpx.get(f"{url}/metrics", timeout=10).text
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
 
 
 def _predict(url: str, rows: list[list[float]]) -> httpx.Response:
@@ -57,7 +48,7 @@ class TestOneVersion:
 
     def test_feedback_counts_once_and_refuses_forgeries(self, served: str) -> None:
         version = _predict(served, [ROW]).json()["version"]
-        before = _metric(served, "mlcanary_feedback_total", version=version)
+        before = metric(served, "mlcanary_feedback_total", version=version)
         answer = _predict(served, [ROW, ROW]).json()
         first, second = answer["feedback_tokens"]
         predicted = answer["predictions"][0]
@@ -71,9 +62,9 @@ class TestOneVersion:
         forged = second[:-3] + ("AAA" if not second.endswith("AAA") else "BBB")
         refused = httpx.post(f"{served}/feedback", json={"token": forged, "label": 1}, timeout=10)
         assert refused.status_code == 403
-        assert _metric(served, "mlcanary_feedback_total", version=version) == before + 1
-        assert _metric(served, "mlcanary_feedback_rejected_total", reason="duplicate") >= 1
-        assert _metric(served, "mlcanary_feedback_rejected_total", reason="invalid_token") >= 1
+        assert metric(served, "mlcanary_feedback_total", version=version) == before + 1
+        assert metric(served, "mlcanary_feedback_rejected_total", reason="duplicate") >= 1
+        assert metric(served, "mlcanary_feedback_rejected_total", reason="invalid_token") >= 1
 
     @pytest.mark.parametrize(("body", "status", "code"), BAD_PREDICTS)
     def test_bad_input_gets_a_clear_4xx(
@@ -109,8 +100,8 @@ class TestOneVersion:
         assert "422" in codes
         assert "200" in codes
         assert not {c for c in codes if c.startswith("5")}
-        info = _metric(served, "mlcanary_model_info", device="cpu")
+        info = metric(served, "mlcanary_model_info", device="cpu")
         assert info == 1
         assert (
-            _metric(served, "mlcanary_http_request_duration_seconds_count", endpoint="/predict") > 0
+            metric(served, "mlcanary_http_request_duration_seconds_count", endpoint="/predict") > 0
         )
