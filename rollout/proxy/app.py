@@ -34,8 +34,8 @@ from starlette.responses import Response
 from starlette.routing import Route as Endpoint
 
 from mlcanary.rollout.proxy.state import ActiveRoutes, RouteState
-from mlcanary.rollout.routers.base import Route, RouteTable, RouteTableError
-from mlcanary.rollout.routers.local import ROUTES_PATH
+from mlcanary.rollout.routers.base import Route, RouteTable, RouteTableError, StaleRoutesError
+from mlcanary.rollout.routers.local import IF_GENERATION_HEADER, ROUTES_PATH
 from mlcanary.serving.metrics import LATENCY_BUCKETS
 from mlcanary.serving.tokens import peek_version
 
@@ -235,10 +235,18 @@ class Proxy:
             return _error(413, "body_too_large", f"a table is at most {_ADMIN_BODY_LIMIT} bytes")
         except orjson.JSONDecodeError as exc:
             return _error(400, "invalid_json", f"the body is not JSON: {exc}")
+        precondition = request.headers.get(IF_GENERATION_HEADER)
         try:
-            table = await self.state.replace(RouteTable.from_json(document))
+            if precondition is not None and not precondition.isdigit():
+                raise RouteTableError("generation", f"{IF_GENERATION_HEADER} must be a number")
+            table = await self.state.replace(
+                RouteTable.from_json(document),
+                if_generation=None if precondition is None else int(precondition),
+            )
         except RouteTableError as exc:
             return _error(422, "invalid_routes", exc.message, exc.field)
+        except StaleRoutesError as exc:
+            return _error(412, "stale_routes", str(exc), "generation")
         except OSError as exc:
             logger.exception("could not save the route table to %s", self.state.path)
             return _error(

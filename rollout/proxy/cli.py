@@ -24,6 +24,7 @@ from mlcanary.rollout.routers.base import (
     RouterUnavailableError,
     RouteTable,
     RouteTableError,
+    StaleRoutesError,
 )
 from mlcanary.rollout.routers.local import DEFAULT_ADMIN_URL, LocalRouter
 
@@ -201,8 +202,8 @@ def set_weights(
         desired = RouteTable(
             tuple(replace(r, weight=wanted.get(r.version, 0)) for r in current.routes)
         )
-        _print_table(router.set_routes(desired))
-    except (RouterUnavailableError, RouteTableError) as exc:
+        _print_table(router.set_routes(desired, if_generation=current.generation))
+    except (RouterUnavailableError, RouteTableError, StaleRoutesError) as exc:
         _fail(str(exc))
 
 

@@ -21,7 +21,13 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from mlcanary.rollout.routers.base import TOTAL_WEIGHT, Route, RouteTable, RouteTableError
+from mlcanary.rollout.routers.base import (
+    TOTAL_WEIGHT,
+    Route,
+    RouteTable,
+    RouteTableError,
+    StaleRoutesError,
+)
 from mlcanary.rollout.store.file import atomic_write
 
 __all__ = [
@@ -151,11 +157,17 @@ class RouteState:
         save_table(path, table)
         return cls(path, table)
 
-    async def replace(self, desired: RouteTable) -> RouteTable:
-        """Apply ``desired``: saved first, then swapped in; on any error nothing changes."""
+    async def replace(self, desired: RouteTable, if_generation: int | None = None) -> RouteTable:
+        """Apply ``desired``: saved first, then swapped in; on any error nothing changes.
+
+        With ``if_generation``, only while the active table still has that generation
+        (StaleRoutesError otherwise), checked under the same lock as the swap.
+        """
         check_forwardable(desired)
         async with self._lock:
             current = self.active.table
+            if if_generation is not None and if_generation != current.generation:
+                raise StaleRoutesError(if_generation, current.generation)
             table = current.replaced_by(desired)
             if table is not current:
                 await asyncio.to_thread(save_table, self.path, table)

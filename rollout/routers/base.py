@@ -25,6 +25,7 @@ __all__ = [
     "RouteTableError",
     "Router",
     "RouterUnavailableError",
+    "StaleRoutesError",
 ]
 
 TOTAL_WEIGHT = 100
@@ -53,6 +54,24 @@ class RouterUnavailableError(RuntimeError):
     what was lost). Calling it again with the same table is safe, so the controller reports the
     error and retries at its next tick instead of failing the rollout.
     """
+
+
+class StaleRoutesError(RuntimeError):
+    """The router's table changed since the caller read it; nothing was applied.
+
+    A person's read-modify-write (``mlcanary router set-weights``) names the generation it read,
+    so that a table written meanwhile by the controller is not overwritten by weights computed
+    from an older one. The controller itself needs no such check: it applies the weights its own
+    persisted status dictates at every tick.
+    """
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(
+            f"the routes changed since they were read (generation {expected} is now {actual}); "
+            "nothing was applied: read them again"
+        )
+        self.expected = expected
+        self.actual = actual
 
 
 def _check_route(version: object, url: object, weight: object) -> None:

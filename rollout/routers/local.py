@@ -14,13 +14,21 @@ from typing import Any
 
 import httpx
 
-from mlcanary.rollout.routers.base import RouterUnavailableError, RouteTable, RouteTableError
+from mlcanary.rollout.routers.base import (
+    RouterUnavailableError,
+    RouteTable,
+    RouteTableError,
+    StaleRoutesError,
+)
 
-__all__ = ["DEFAULT_ADMIN_URL", "ROUTES_PATH", "LocalRouter"]
+__all__ = ["DEFAULT_ADMIN_URL", "IF_GENERATION_HEADER", "ROUTES_PATH", "LocalRouter"]
 
 DEFAULT_ADMIN_URL = "http://127.0.0.1:8080"
 ROUTES_PATH = "/-/routes"
+# A PUT carrying it applies only over that generation (412 otherwise), like If-Match on an ETag.
+IF_GENERATION_HEADER = "X-Mlcanary-If-Generation"
 _HTTP_OK = 200
+_PRECONDITION_FAILED = 412
 _UNPROCESSABLE = 422
 
 
@@ -34,16 +42,22 @@ class LocalRouter:
     def routes(self) -> RouteTable:
         return self._exchange("GET", None)
 
-    def set_routes(self, table: RouteTable) -> RouteTable:
+    def set_routes(self, table: RouteTable, if_generation: int | None = None) -> RouteTable:
         """Raises RouteTableError when the proxy refuses the table (for example a URL that is
-        not http://), RouterUnavailableError when it cannot be asked."""
-        return self._exchange("PUT", table.to_json())
+        not http://), RouterUnavailableError when it cannot be asked, and StaleRoutesError when
+        ``if_generation`` is given and the proxy's table has moved on from it."""
+        headers = {} if if_generation is None else {IF_GENERATION_HEADER: str(if_generation)}
+        return self._exchange("PUT", table.to_json(), headers)
 
-    def _exchange(self, method: str, document: dict[str, Any] | None) -> RouteTable:
+    def _exchange(
+        self, method: str, document: dict[str, Any] | None, headers: dict[str, str] | None = None
+    ) -> RouteTable:
         where = f"the router at {self.admin_url}"
         try:
             with httpx.Client(timeout=self._timeout_s, trust_env=False) as client:
-                response = client.request(method, f"{self.admin_url}{ROUTES_PATH}", json=document)
+                response = client.request(
+                    method, f"{self.admin_url}{ROUTES_PATH}", json=document, headers=headers
+                )
         except httpx.TimeoutException as exc:
             raise RouterUnavailableError(
                 f"{where} did not answer within {self._timeout_s:g}s ({type(exc).__name__})"
@@ -52,6 +66,9 @@ class LocalRouter:
             raise RouterUnavailableError(f"cannot reach {where}: {exc}") from exc
         if response.status_code == _UNPROCESSABLE:
             raise _refusal(response)
+        if response.status_code == _PRECONDITION_FAILED and headers:
+            current = self.routes().generation
+            raise StaleRoutesError(int(headers[IF_GENERATION_HEADER]), current)
         if response.status_code != _HTTP_OK:
             raise RouterUnavailableError(
                 f"{where} answered {method} {ROUTES_PATH} with {response.status_code}: "

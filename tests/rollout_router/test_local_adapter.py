@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from mlcanary.rollout.routers import Route, RouterUnavailableError, RouteTable, RouteTableError
+from mlcanary.rollout.routers.base import StaleRoutesError
 from mlcanary.rollout.routers.local import LocalRouter
 from mlcanary.serving.launcher import free_port
 from tests.rollout_router.conftest import RunningProxy, first_table
@@ -22,6 +23,25 @@ def test_reads_and_replaces_the_table(proxy: RunningProxy, backends: dict[str, s
     assert applied == RouteTable(canary.routes, start.generation + 1)
     assert router.set_routes(canary) == applied  # same routes: nothing to apply
     assert router.routes() == applied
+
+
+def test_a_write_over_a_generation_that_moved_on_is_refused(
+    proxy: RunningProxy, backends: dict[str, str]
+) -> None:
+    router = LocalRouter(proxy.url)
+    read = router.routes()
+    meanwhile = router.set_routes(
+        RouteTable((Route("v1", backends["v1"], 90), Route("v2", backends["v2"], 10)))
+    )
+    late = RouteTable((Route("v1", backends["v1"], 50), Route("v2", backends["v2"], 50)))
+    with pytest.raises(StaleRoutesError) as caught:
+        router.set_routes(late, if_generation=read.generation)
+    assert (caught.value.expected, caught.value.actual) == (read.generation, meanwhile.generation)
+    assert router.routes() == meanwhile
+    assert router.set_routes(late, if_generation=meanwhile.generation).weights == {
+        "v1": 50,
+        "v2": 50,
+    }
 
 
 def test_a_refused_table_is_a_table_error_naming_the_field(proxy: RunningProxy) -> None:

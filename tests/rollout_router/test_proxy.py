@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlcanary.rollout.proxy.app import GENERATION_HEADER, VERSION_HEADER
 from mlcanary.rollout.routers import Route, RouteTable
-from mlcanary.rollout.routers.local import LocalRouter
+from mlcanary.rollout.routers.local import IF_GENERATION_HEADER, LocalRouter
 from mlcanary.serving.launcher import free_port
 from mlcanary.serving.tokens import TokenSigner
 from tests.rollout_router.backend import MEDIA_TYPE
@@ -238,6 +238,38 @@ def test_the_admin_api_validates_and_persists_before_answering(
         assert _metric(samples, "mlcanary_router_table_generation") == generation
         assert client.get("/-/livez").status_code == 200
         assert client.get("/-/readyz").json()["status"] == "ready"
+
+
+def test_a_put_naming_an_older_generation_is_refused_and_changes_nothing(
+    proxy: RunningProxy, backends: dict[str, str]
+) -> None:
+    with _client(proxy.url) as client:
+        read = client.get("/-/routes").json()
+        moved = client.put("/-/routes", json=_table(backends, 80, 20).to_json())
+        assert moved.status_code == 200
+        stale = client.put(
+            "/-/routes",
+            json=_table(backends, 50, 50).to_json(),
+            headers={IF_GENERATION_HEADER: str(read["generation"])},
+        )
+        assert stale.status_code == 412
+        assert stale.json()["error"]["code"] == "stale_routes"
+        assert client.get("/-/routes").json() == moved.json()
+        assert json.loads(proxy.state.read_text()) == moved.json()
+        garbled = client.put(
+            "/-/routes",
+            json=_table(backends, 50, 50).to_json(),
+            headers={IF_GENERATION_HEADER: "x"},
+        )
+        assert garbled.status_code == 422
+        assert garbled.json()["error"]["field"] == "generation"
+        current = client.put(
+            "/-/routes",
+            json=_table(backends, 50, 50).to_json(),
+            headers={IF_GENERATION_HEADER: str(moved.json()["generation"])},
+        )
+        assert current.status_code == 200
+        assert current.json()["generation"] == moved.json()["generation"] + 1
 
 
 def test_other_paths_and_methods_answer_json_errors(proxy: RunningProxy) -> None:
