@@ -1,1 +1,2 @@
-"""Kubernetes: manifests, the ModelRollout CRD, Kubernetes routers and status store (to come)."""
+"""Kubernetes: manifests and their validation, the ModelRollout CRD, and the in-cluster
+controller with its routers, status store and workloads (and an API server test double)."""

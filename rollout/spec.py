@@ -140,6 +140,9 @@ class RouterSpec(CamelModel):
     type: Literal["local", "gateway-api", "istio", "replicas"] = "local"
     # Where the local router listens (http://127.0.0.1:8080 when unset); other routers ignore it.
     address: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    # The replicas router's total over both versions (10 when unset: the smallest total that
+    # carries every multiple of 10% exactly); other routers ignore it.
+    replicas: int | None = Field(default=None, strict=True, ge=1, le=1000)
 
 
 class MetricsSpec(CamelModel):

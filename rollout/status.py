@@ -166,3 +166,6 @@ class RolloutStatus(CamelModel):
     history: tuple[DecisionRecord, ...] = Field(default=(), max_length=HISTORY_LIMIT)
     conditions: tuple[Condition, ...] = ()
     message: str = ""
+    # The last command carried out, as it was requested (a status store that keeps commands on
+    # the rollout object itself, like the Kubernetes annotation, tells a new one from it).
+    last_command: str | None = None

@@ -1,0 +1,367 @@
+"""The in-cluster controller: watches ModelRollouts in one namespace and runs each one's rollout.
+
+Each active ModelRollout gets the same `mlcanary.rollout.controller.Controller` as the local
+mode, wired to Kubernetes adapters: the router named by ``spec.router.type`` (`routers`), the
+Prometheus provider at ``spec.metrics.address``, the status subresource as the status store
+(`status_store`) and the version Deployments as workloads (`workloads`). It ticks every
+``spec.analysis.interval``. Everything a tick needs is read back from the cluster, so a
+restarted or replaced controller resumes each rollout at the step and weights its status holds.
+
+Why the official ``kubernetes`` client and not kopf: the work is one periodic tick per rollout,
+not a reaction to each change, and its state already lives in the status subresource, which
+kopf would want to manage itself (its progress storage and handler retries would sit beside the
+controller's own); and the client alone is what the API test double can serve unchanged, so
+every request the controller makes is exercised in tests and held against its Role.
+
+How the objects are followed: a list, then a watch from the list's resourceVersion, restarted
+when it times out; on 410 Gone (the resourceVersion was compacted away) the controller lists
+again, and it lists again every ``resync_s`` anyway. A watch is open only until the next tick is
+due, so one thread does everything and ticks are never late by more than a second.
+
+What ends a rollout's loop: reaching a finished phase (it starts again only when the spec's
+generation changes, for example a new canary version), or the object's deletion. Deleting a
+ModelRollout stops its analysis and changes nothing in the cluster: the route and Deployments
+belong to the applied manifests, not to the rollout, and are left as the last tick set them
+(abort the rollout first to send all traffic back to stable).
+
+A rollout whose spec cannot run in a cluster (invalid, the ``local`` router, the ``scrape``
+metrics provider) is marked Failed with the field and the reason, and a Warning Event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from kubernetes import watch
+from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from mlcanary.k8s import crd
+from mlcanary.k8s.api_objects import custom_object
+from mlcanary.k8s.events import EventRecorder
+from mlcanary.k8s.routers.gateway_api import GatewayApiRouter
+from mlcanary.k8s.routers.istio import IstioRouter
+from mlcanary.k8s.routers.replicas import DEFAULT_TOTAL_REPLICAS, ReplicasRouter
+from mlcanary.k8s.status_store import ModelRolloutStatusStore
+from mlcanary.k8s.workloads import KubernetesWorkloads
+from mlcanary.rollout.controller import Controller, TickReport
+from mlcanary.rollout.metrics.base import MetricsProvider
+from mlcanary.rollout.metrics.prometheus import PrometheusProvider
+from mlcanary.rollout.routers.base import TOTAL_WEIGHT, Router, RouterUnavailableError
+from mlcanary.rollout.spec import ModelRollout, SpecError, load_spec
+from mlcanary.rollout.status import FINISHED, Action, Phase, RolloutStatus
+from mlcanary.rollout.store.base import ConflictError
+
+__all__ = ["USER_AGENT", "MetricsFactory", "RolloutController", "prometheus_metrics"]
+
+# The controller's requests are told apart by it in the API server's audit log (and in tests).
+USER_AGENT = "mlcanary-controller"
+
+logger = logging.getLogger("mlcanary.k8s")
+
+MetricsFactory = Callable[[ModelRollout], MetricsProvider]
+_GONE = 410
+_EVENTS: dict[Action, tuple[Literal["Normal", "Warning"], str]] = {
+    Action.ADVANCE: ("Normal", "Advanced"),
+    Action.PROMOTE: ("Normal", "Promoted"),
+    Action.ROLLBACK: ("Warning", "RolledBack"),
+}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def prometheus_metrics(rollout: ModelRollout) -> MetricsProvider:
+    """The metrics provider of a rollout in a cluster: Prometheus at ``spec.metrics.address``."""
+    metrics = rollout.spec.metrics
+    if metrics.provider != "prometheus" or metrics.address is None:
+        raise SpecError(
+            [
+                (
+                    "spec.metrics.provider",
+                    f"{metrics.provider!r} reads the services of one machine; in a cluster use "
+                    "'prometheus' with an address",
+                )
+            ]
+        )
+    return PrometheusProvider(metrics.address)
+
+
+def _parse(obj: dict[str, Any]) -> ModelRollout:
+    """The spec as the local mode reads it, with the same field-named errors; the status (with
+    Kubernetes' observedGeneration) is the store's business, not the spec's."""
+    return load_spec(json.dumps({k: v for k, v in obj.items() if k != "status"}))
+
+
+@dataclass
+class _Managed:
+    name: str
+    uid: str | None
+    generation: int
+    controller: Controller
+    due: datetime
+    active: bool
+    problem: str | None = None
+
+
+class RolloutController:
+    def __init__(
+        self,
+        api_client: ApiClient,
+        namespace: str,
+        *,
+        metrics: MetricsFactory = prometheus_metrics,
+        clock: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        drain_s: float = 10.0,
+        conflict_retries: int = 3,
+        resync_s: float = 300.0,
+        watch_timeout_s: int = 30,
+    ) -> None:
+        """``drain_s``: how long the loser of a finished rollout keeps its pods after the route
+        stopped sending it traffic, for the gateway to apply the change and requests to end."""
+        self.namespace = namespace
+        api_client.user_agent = USER_AGENT
+        self._custom = CustomObjectsApi(api_client)
+        self._apps = AppsV1Api(api_client)
+        self.store = ModelRolloutStatusStore(self._custom, namespace, clock)
+        self.events = EventRecorder(CoreV1Api(api_client), namespace, clock)
+        self._metrics = metrics
+        self._clock = clock
+        self._sleep = sleep
+        self._drain_s = drain_s
+        self._conflict_retries = conflict_retries
+        self._resync_s = resync_s
+        self._watch_timeout_s = watch_timeout_s
+        self._managed: dict[str, _Managed] = {}
+
+    @property
+    def active(self) -> list[str]:
+        """The rollouts being ticked."""
+        return sorted(name for name, m in self._managed.items() if m.active)
+
+    def _router(self, rollout: ModelRollout) -> Router:
+        spec = rollout.spec
+        versions = [spec.stable.version, spec.canary.version]
+        if spec.router.type == "gateway-api":
+            return GatewayApiRouter(self._custom, self.namespace, spec.model, versions)
+        if spec.router.type == "istio":
+            return IstioRouter(self._custom, self.namespace, spec.model, versions)
+        if spec.router.type == "replicas":
+            total = spec.router.replicas or DEFAULT_TOTAL_REPLICAS
+            return ReplicasRouter(self._apps, self.namespace, spec.model, versions, total)
+        raise SpecError(
+            [
+                (
+                    "spec.router.type",
+                    f"{spec.router.type!r} is the single-machine router; in a cluster use "
+                    "gateway-api, istio or replicas",
+                )
+            ]
+        )
+
+    def _controller(self, rollout: ModelRollout) -> Controller:
+        router = self._router(rollout)
+        return Controller(
+            rollout=rollout,
+            router=router,
+            metrics=self._metrics(rollout),
+            store=self.store,
+            workloads=KubernetesWorkloads(
+                self._apps, self.namespace, router_scales=rollout.spec.router.type == "replicas"
+            ),
+            drain_s=self._drain_s,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+
+    def observe(self, kind: str, obj: dict[str, Any]) -> None:
+        """Take in one object as listed or watched (ADDED, MODIFIED, DELETED)."""
+        metadata = obj["metadata"]
+        name = metadata["name"]
+        current = self._managed.get(name)
+        if kind == "DELETED":
+            if current is not None:
+                self._forget(name)
+                logger.info("ModelRollout %s deleted: its loop stopped", name)
+            return
+        generation = int(metadata.get("generation", 0))
+        uid = metadata.get("uid")
+        if current is not None and (current.uid, current.generation) == (uid, generation):
+            return
+        if current is not None:
+            self._forget(name)
+        status = obj.get("status") or {}
+        settled = status.get("observedGeneration") == generation and status.get("phase") in {
+            p.value for p in FINISHED
+        }
+        try:
+            controller = self._controller(_parse(obj))
+        except SpecError as exc:
+            if not settled:
+                self._refuse(name, uid, str(exc))
+            return
+        self._managed[name] = _Managed(
+            name, uid, generation, controller, self._clock(), not settled
+        )
+
+    def _forget(self, name: str) -> None:
+        managed = self._managed.pop(name)
+        managed.controller.close()
+
+    def _refuse(self, name: str, uid: str | None, problem: str) -> None:
+        """Mark a rollout that cannot run Failed, naming the field."""
+        message = f"the spec cannot run in this cluster: {problem}"
+        for _ in range(self._conflict_retries + 1):
+            stored = self.store.load(name)
+            if stored is None:
+                return
+            failed = RolloutStatus(phase=Phase.FAILED, message=message)
+            try:
+                self.store.save(name, failed, stored.revision)
+            except ConflictError:
+                continue
+            break
+        self.events.record(name, uid, "Warning", "InvalidSpec", message)
+        logger.error("ModelRollout %s: %s", name, message)
+
+    def sync(self) -> str:
+        """List every ModelRollout and reconcile the managed set; the list's resourceVersion."""
+        listing = custom_object(
+            self._custom.list_namespaced_custom_object(
+                crd.GROUP, crd.VERSION, self.namespace, crd.PLURAL
+            ),
+            "a list of ModelRollouts",
+        )
+        seen = set()
+        for item in listing.get("items", []):
+            seen.add(item["metadata"]["name"])
+            self.observe("ADDED", item)
+        for name in set(self._managed) - seen:
+            self._forget(name)
+        return str(listing["metadata"]["resourceVersion"])
+
+    def _tick(self, managed: _Managed) -> TickReport | None:
+        """One tick, repeated at once after a status write conflict (reload, decide again)."""
+        report = None
+        try:
+            for _ in range(self._conflict_retries + 1):
+                conflicts = self.store.conflicts
+                report = managed.controller.tick()
+                if self.store.conflicts == conflicts:
+                    break
+        except (ApiException, HTTPError, ValueError) as exc:
+            # A bad answer for one rollout must not stop the others: reported, retried next tick.
+            logger.exception("ModelRollout %s: tick failed", managed.name)
+            self._problem(managed, f"tick failed: {exc}")
+            return None
+        assert report is not None
+        interval = managed.controller.rollout.spec.analysis.interval
+        managed.due = self._clock() + interval
+        if report.decision is not None and report.decision.action in _EVENTS:
+            kind, reason = _EVENTS[report.decision.action]
+            self.events.record(managed.name, managed.uid, kind, reason, report.decision.message)
+        self._problem(managed, report.problem)
+        if report.status.phase in FINISHED and self._settled(managed, report.status):
+            managed.active = False
+            logger.info("ModelRollout %s finished: %s", managed.name, report.status.phase.value)
+        return report
+
+    @staticmethod
+    def _settled(managed: _Managed, status: RolloutStatus) -> bool:
+        """Whether a finished rollout's traffic is where it ended: all of it on the winner.
+
+        Asked of the router rather than taken from the tick's problem, which may be about the
+        loser (a canary that never became ready) and would keep a finished rollout ticking.
+        """
+        spec = managed.controller.rollout.spec
+        winner = {Phase.SUCCEEDED: spec.canary.version, Phase.ROLLED_BACK: spec.stable.version}
+        if status.phase not in winner:
+            return True
+        try:
+            routed = managed.controller.router.routes().weights
+        except RouterUnavailableError:
+            return False
+        return routed == {winner[status.phase]: TOTAL_WEIGHT}
+
+    def _problem(self, managed: _Managed, problem: str | None) -> None:
+        """A Warning Event when a problem appears or changes, not at every tick it lasts."""
+        if problem is not None and problem != managed.problem:
+            self.events.record(managed.name, managed.uid, "Warning", "TickProblem", problem)
+            logger.warning("ModelRollout %s: %s", managed.name, problem)
+        managed.problem = problem
+
+    def tick_due(self) -> list[TickReport]:
+        """Tick every active rollout whose interval has passed."""
+        now = self._clock()
+        due = [m for m in self._managed.values() if m.active and m.due <= now]
+        return [report for m in due if (report := self._tick(m)) is not None]
+
+    def run_once(self) -> list[TickReport]:
+        """List, then tick every active rollout once, due or not (``controller --once``)."""
+        self.sync()
+        now = self._clock()
+        for managed in self._managed.values():
+            managed.due = now
+        return self.tick_due()
+
+    def _seconds_to_next_tick(self) -> float:
+        dues = [m.due for m in self._managed.values() if m.active]
+        if not dues:
+            return float(self._watch_timeout_s)
+        return max(0.0, (min(dues) - self._clock()).total_seconds())
+
+    def run(self, stop: threading.Event, retry_s: float = 5.0) -> None:
+        """List and watch until ``stop`` is set, ticking each rollout on its interval.
+
+        An API server that cannot be reached is waited for (``retry_s`` between attempts), then
+        everything is listed again: the rollouts' state is in their objects, nothing is lost.
+        """
+        version, listed = None, 0.0
+        while not stop.is_set():
+            try:
+                if version is None or time.monotonic() - listed >= self._resync_s:
+                    version, listed = self.sync(), time.monotonic()
+                self.tick_due()
+                wait = min(self._seconds_to_next_tick(), self._watch_timeout_s)
+                version = self._watch(version, max(1, round(wait)), stop)
+            except ApiException as exc:
+                if exc.status == _GONE:
+                    logger.info("watch expired (410 Gone): listing again")
+                else:
+                    logger.warning("the API server answered %s: retrying", exc.status)
+                    stop.wait(retry_s)
+                version = None
+            except HTTPError as exc:
+                logger.warning("cannot reach the API server (%s): retrying", exc)
+                stop.wait(retry_s)
+                version = None
+
+    def _watch(self, version: str, timeout_s: int, stop: threading.Event) -> str:
+        """Take in changes until the watch times out, a tick is due or ``stop`` is set."""
+        stream = watch.Watch()  # type: ignore[no-untyped-call]
+        events = stream.stream(  # type: ignore[no-untyped-call]
+            self._custom.list_namespaced_custom_object,
+            crd.GROUP, crd.VERSION, self.namespace, crd.PLURAL,
+            resource_version=version, timeout_seconds=timeout_s,
+        )  # fmt: skip
+        for event in events:
+            obj = custom_object(event["raw_object"], "a watch event")
+            version = obj["metadata"]["resourceVersion"]
+            self.observe(event["type"], obj)
+            if stop.is_set() or self._seconds_to_next_tick() <= 0:
+                stream.stop()  # type: ignore[no-untyped-call]
+        return str(stream.resource_version or version)
+
+    def close(self) -> None:
+        for name in list(self._managed):
+            self._forget(name)

@@ -1,0 +1,104 @@
+"""What the in-cluster controller may do: its permissions, and the RBAC objects granting them.
+
+Why one constant: `PERMISSIONS` is the single source of truth for the Role that is rendered and
+for the test that compares it with the requests the controller really makes, so the two cannot
+drift apart. It is kept minimal: a namespaced Role (never a ClusterRole), named resources and
+verbs only (no wildcard), and nothing on Secrets: the serving pods read the feedback key from
+their Secret through the kubelet, the controller never needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mlcanary.k8s import crd, naming
+
+__all__ = [
+    "PERMISSIONS",
+    "Permission",
+    "RouterType",
+    "permissions_for",
+    "role",
+    "role_binding",
+    "service_account",
+]
+
+RouterType = Literal["gateway-api", "istio", "replicas"]
+
+
+@dataclass(frozen=True)
+class Permission:
+    api_group: str  # "" is the core group
+    resource: str
+    verbs: tuple[str, ...]
+    # The routers that need it; None: every router.
+    routers: frozenset[RouterType] | None = None
+
+
+PERMISSIONS: tuple[Permission, ...] = (
+    # Watch rollouts, and write their status through the status subresource only.
+    Permission(crd.GROUP, crd.PLURAL, ("get", "list", "watch")),
+    # Status is replaced whole, naming the resourceVersion read, so a lost race is a 409.
+    Permission(crd.GROUP, f"{crd.PLURAL}/status", ("update",)),
+    # Wait for a version's Deployment to be ready (read one by name); scale it (the replicas
+    # router carries the traffic ratio in replica counts, and a retired version goes to zero).
+    Permission("apps", "deployments", ("get", "patch")),
+    # Shift weights on the routing object that `mlcanary k8s render` created.
+    Permission(
+        "gateway.networking.k8s.io", "httproutes", ("get", "patch"), frozenset({"gateway-api"})
+    ),
+    Permission("networking.istio.io", "virtualservices", ("get", "patch"), frozenset({"istio"})),
+    # Explain decisions on the rollout object (`kubectl describe mro`).
+    Permission("", "events", ("create",)),
+)
+
+
+def permissions_for(router: RouterType) -> list[Permission]:
+    return [p for p in PERMISSIONS if p.routers is None or router in p.routers]
+
+
+def _rules(permissions: Iterable[Permission]) -> list[dict[str, Any]]:
+    return [
+        {"apiGroups": [p.api_group], "resources": [p.resource], "verbs": list(p.verbs)}
+        for p in permissions
+    ]
+
+
+def _metadata(namespace: str) -> dict[str, Any]:
+    return {
+        "name": naming.CONTROLLER,
+        "namespace": namespace,
+        "labels": {
+            "app.kubernetes.io/name": naming.CONTROLLER,
+            "app.kubernetes.io/part-of": naming.PART_OF,
+        },
+    }
+
+
+def service_account(namespace: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(namespace)}
+
+
+def role(namespace: str, router: RouterType) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _metadata(namespace),
+        "rules": _rules(permissions_for(router)),
+    }
+
+
+def role_binding(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _metadata(namespace),
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": naming.CONTROLLER,
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": naming.CONTROLLER, "namespace": namespace}],
+    }

@@ -1,0 +1,68 @@
+"""The in-cluster controller's own Deployment, and the RBAC objects it runs under.
+
+Why one replica and the Recreate strategy: two controllers deciding on the same rollouts would
+fight over weights; Recreate stops the old pod before the new one starts. The controller keeps
+nothing in its pod (status lives in the ModelRollout objects), so a restart resumes where it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlcanary.k8s import naming, rbac
+from mlcanary.k8s.render.security import (
+    SCRATCH,
+    container_security_context,
+    pod_security_context,
+    scratch_env,
+)
+
+__all__ = ["controller_deployment", "controller_objects"]
+
+
+def controller_deployment(namespace: str, image: str) -> dict[str, Any]:
+    selector = {"app.kubernetes.io/name": naming.CONTROLLER}
+    labels = {**selector, "app.kubernetes.io/part-of": naming.PART_OF}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": naming.CONTROLLER, "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": naming.CONTROLLER,
+                    "enableServiceLinks": False,
+                    "securityContext": pod_security_context(),
+                    "containers": [
+                        {
+                            "name": "controller",
+                            "image": image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["mlcanary", "controller", "--namespace", namespace],
+                            "env": scratch_env(),
+                            "resources": {
+                                "requests": {"cpu": "50m", "memory": "128Mi"},
+                                "limits": {"memory": "256Mi"},
+                            },
+                            "securityContext": container_security_context(),
+                            "volumeMounts": [{"name": "tmp", "mountPath": SCRATCH}],
+                        }
+                    ],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                },
+            },
+        },
+    }
+
+
+def controller_objects(namespace: str, image: str, router: rbac.RouterType) -> list[dict[str, Any]]:
+    return [
+        rbac.service_account(namespace),
+        rbac.role(namespace, router),
+        rbac.role_binding(namespace),
+        controller_deployment(namespace, image),
+    ]

@@ -1,0 +1,72 @@
+"""What a rendering may be tuned with, besides the rollout spec itself.
+
+Why a frozen dataclass checked at construction: these values come from command-line flags, and a
+bad one (zero replicas, a utilization of 150%) must be refused with the flag's name before any
+manifest is produced, not found later by the API server or, worse, by the autoscaler.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Literal
+
+from mlcanary.k8s.render.errors import RenderError
+
+__all__ = ["AutoscaleMetric", "RenderOptions", "default_image"]
+
+AutoscaleMetric = Literal["cpu", "requests"]
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def default_image(gpu: bool) -> str:
+    """The image the project's own build tags for this package version (CUDA build for GPU)."""
+    tag = version("mlcanary")
+    return f"mlcanary-gpu:{tag}" if gpu else f"mlcanary:{tag}"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    # Where versions are served from: the image holds the BentoML model store, read-only.
+    bentoml_home: str = "/opt/mlcanary/bentoml"
+    # Gateway API only: the Gateway the HTTPRoute attaches to (its namespace: the rollout's).
+    gateway: str = "mlcanary"
+    gateway_namespace: str | None = None
+    # Pods per version: the autoscaler's range. (Under the replicas router there is no
+    # autoscaler: spec.router.replicas is the model's total, which the controller splits.)
+    replicas: int = 2
+    max_replicas: int = 10
+    autoscale_metric: AutoscaleMetric = "cpu"
+    target_cpu_percent: int = 70
+    # Per pod, through a custom metrics adapter (see docs/kubernetes.md).
+    target_requests_per_second: int = 200
+    gpus_per_pod: int = 1
+    controller_image: str | None = None  # the serving image when unset: it holds the CLI too
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 1 <= self.replicas <= self.max_replicas:
+            problems.append(
+                f"replicas: {self.replicas} must be at least 1 and at most max_replicas"
+                f" ({self.max_replicas})"
+            )
+        if not 1 <= self.target_cpu_percent <= 100:
+            problems.append(f"target_cpu_percent: {self.target_cpu_percent} is outside 1..100")
+        if self.target_requests_per_second < 1:
+            problems.append(
+                f"target_requests_per_second: {self.target_requests_per_second} is below 1"
+            )
+        if self.gpus_per_pod < 1:
+            problems.append(f"gpus_per_pod: {self.gpus_per_pod} is below 1")
+        for field, value in (
+            ("gateway", self.gateway),
+            ("gateway_namespace", self.gateway_namespace),
+        ):
+            if value is not None and not _DNS_LABEL.fullmatch(value):
+                problems.append(f"{field}: {value!r} is not a valid Kubernetes name")
+        if not self.bentoml_home.startswith("/"):
+            problems.append(f"bentoml_home: {self.bentoml_home!r} is not an absolute path")
+        if problems:
+            raise RenderError(problems)

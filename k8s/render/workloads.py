@@ -1,0 +1,257 @@
+"""What serves one model version: its Deployment, Service and HorizontalPodAutoscaler.
+
+Why the pod looks the way it does:
+
+* Weight shifts and scale-downs must drop no request. A pod is only sent traffic once /readyz
+  answers (the model is loaded); on termination ``preStop`` sleeps first, so that endpoints,
+  proxies and gateways stop routing to the pod before it stops listening, and the grace period
+  leaves the server time to finish what it holds after that. A rolling update never takes a
+  ready pod away before its replacement is ready (maxUnavailable 0, maxSurge 1).
+* Least privilege (`security`), and no API token: the server never talks to the API server.
+  The root filesystem is read-only; what the server writes goes to emptyDirs: ``/tmp`` (the
+  Prometheus multiprocess files of its workers) and ``MLCANARY_HOME`` (the feedback ledger).
+  The model store in the image is only read.
+* The feedback HMAC key comes from a Secret through the kubelet, so every replica of every
+  version verifies the same tokens while the controller never needs access to Secrets.
+* The feedback ledger is per pod: a token replayed at another pod is counted again there. It
+  still cannot be forged, altered or attributed to another version.
+* GPU pods ask the device plugin for whole GPUs, run with the NVIDIA container runtime class,
+  tolerate the usual ``nvidia.com/gpu`` taint and land only on nodes that advertise a GPU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlcanary.k8s import naming
+from mlcanary.k8s.render.options import RenderOptions
+from mlcanary.k8s.render.security import (
+    SCRATCH,
+    container_security_context,
+    pod_security_context,
+    scratch_env,
+)
+
+__all__ = [
+    "PRESTOP_SLEEP_S",
+    "TERMINATION_GRACE_S",
+    "autoscaler",
+    "deployment",
+    "labels",
+    "service",
+]
+
+PRESTOP_SLEEP_S = 5
+TERMINATION_GRACE_S = 30
+MLCANARY_HOME = "/var/lib/mlcanary"
+
+
+def labels(model: str, version: str | None = None) -> dict[str, str]:
+    """Recommended labels plus the selector labels of `naming`."""
+    return {
+        "app.kubernetes.io/name": model,
+        "app.kubernetes.io/component": "model-server",
+        "app.kubernetes.io/part-of": naming.PART_OF,
+        "app.kubernetes.io/managed-by": "mlcanary",
+        **naming.selector(model, version),
+    }
+
+
+def _metadata(name: str, namespace: str, model: str, version: str | None) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": labels(model, version)}
+
+
+def _env(model: str, options: RenderOptions, gpu: bool) -> list[dict[str, Any]]:
+    return [
+        {"name": "BENTOML_HOME", "value": options.bentoml_home},
+        {"name": "MLCANARY_HOME", "value": MLCANARY_HOME},
+        *scratch_env(),
+        {"name": "MLCANARY_DEVICE", "value": "cuda" if gpu else "cpu"},
+        {
+            "name": "MLCANARY_FEEDBACK_SECRET",
+            "valueFrom": {
+                "secretKeyRef": {
+                    "name": naming.feedback_secret(model),
+                    "key": naming.FEEDBACK_SECRET_KEY,
+                }
+            },
+        },
+    ]
+
+
+def _resources(gpu: bool, options: RenderOptions) -> dict[str, Any]:
+    if gpu:
+        gpus = str(options.gpus_per_pod)
+        return {
+            "requests": {"cpu": "1", "memory": "2Gi", "nvidia.com/gpu": gpus},
+            "limits": {"memory": "4Gi", "nvidia.com/gpu": gpus},
+        }
+    # No CPU limit: throttling a latency-bound server hurts p95 more than it protects
+    # neighbours; the request is what the scheduler and the CPU autoscaler go by.
+    return {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
+
+
+def _probe(path: str, period_s: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": naming.SERVING_PORT_NAME},
+        "periodSeconds": period_s,
+        "timeoutSeconds": 2,
+        "failureThreshold": failures,
+    }
+
+
+def _container(
+    model: str, version: str, image: str, gpu: bool, options: RenderOptions
+) -> dict[str, Any]:
+    return {
+        "name": "server",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": [
+            "mlcanary",
+            "serve",
+            "--model",
+            f"{model}:{version}",
+            "--host",
+            "0.0.0.0",  # noqa: S104 (inside the pod: the kubelet and Services reach it)
+            "--port",
+            str(naming.SERVING_PORT),
+            "--device",
+            "cuda" if gpu else "cpu",
+        ],
+        "ports": [
+            {
+                "name": naming.SERVING_PORT_NAME,
+                "containerPort": naming.SERVING_PORT,
+                "protocol": "TCP",
+            }
+        ],
+        "env": _env(model, options, gpu),
+        "resources": _resources(gpu, options),
+        # Loading a torch model (and CUDA) can take a while: the startup probe holds the others
+        # back for up to 5 minutes instead of letting liveness kill a pod that is still loading.
+        "startupProbe": _probe("/livez", 5, 60),
+        "readinessProbe": _probe("/readyz", 5, 2),
+        "livenessProbe": _probe("/livez", 10, 3),
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_S}}},
+        "securityContext": container_security_context(),
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": SCRATCH},
+            {"name": "mlcanary-home", "mountPath": MLCANARY_HOME},
+        ],
+    }
+
+
+def _gpu_placement() -> dict[str, Any]:
+    return {
+        "runtimeClassName": "nvidia",
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "nodeSelector": {"nvidia.com/gpu.present": "true"},
+    }
+
+
+def deployment(
+    model: str,
+    version: str,
+    *,
+    namespace: str,
+    image: str,
+    gpu: bool,
+    options: RenderOptions,
+    replicas: int | None,
+) -> dict[str, Any]:
+    """``replicas`` None leaves the count to the autoscaler (a fixed count in the manifest would
+    reset it at every apply)."""
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_S,
+        "securityContext": pod_security_context(),
+        "containers": [_container(model, version, image, gpu, options)],
+        "volumes": [
+            {"name": "tmp", "emptyDir": {}},
+            {"name": "mlcanary-home", "emptyDir": {}},
+        ],
+        **(_gpu_placement() if gpu else {}),
+    }
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": naming.selector(model, version)},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        },
+        "template": {"metadata": {"labels": labels(model, version)}, "spec": pod_spec},
+    }
+    if replicas is not None:
+        spec["replicas"] = replicas
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(naming.workload(model, version), namespace, model, version),
+        "spec": spec,
+    }
+
+
+def service(model: str, version: str | None, *, namespace: str) -> dict[str, Any]:
+    """One version's Service, or with ``version`` None the model's Service over all versions."""
+    name = naming.route(model) if version is None else naming.workload(model, version)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(name, namespace, model, version),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": naming.selector(model, version),
+            "ports": [
+                {
+                    "name": naming.SERVING_PORT_NAME,
+                    "port": naming.SERVING_PORT,
+                    "targetPort": naming.SERVING_PORT_NAME,
+                    "protocol": "TCP",
+                    "appProtocol": "http",
+                }
+            ],
+        },
+    }
+
+
+def _metric(options: RenderOptions) -> dict[str, Any]:
+    if options.autoscale_metric == "cpu":
+        return {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": options.target_cpu_percent},
+            },
+        }
+    # Served by a custom metrics adapter from rate(mlcanary_http_requests_total[...]).
+    return {
+        "type": "Pods",
+        "pods": {
+            "metric": {"name": "mlcanary_http_requests_per_second"},
+            "target": {
+                "type": "AverageValue",
+                "averageValue": str(options.target_requests_per_second),
+            },
+        },
+    }
+
+
+def autoscaler(
+    model: str, version: str, *, namespace: str, options: RenderOptions
+) -> dict[str, Any]:
+    name = naming.workload(model, version)
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _metadata(name, namespace, model, version),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": options.replicas,
+            "maxReplicas": options.max_replicas,
+            "metrics": [_metric(options)],
+            # Scale down slowly: a canary step is judged on steady traffic, and a flapping
+            # replica count would show up as latency noise in the analysis.
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
+        },
+    }

@@ -1,0 +1,176 @@
+"""The rollout status kept in the ModelRollout's status subresource, and commands as annotations.
+
+Why the status subresource: the status then lives with the object (``kubectl get mro``), survives
+any controller restart or replacement, and is written apart from the spec, so the controller
+never overwrites what a person just changed. The object's ``resourceVersion`` is the revision:
+`save` replaces the status naming the resourceVersion it loaded, and the API server answers 409
+Conflict if anything changed the object since; that is raised as ConflictError and the
+controller reloads and decides again, so no write is lost. (resourceVersions are opaque strings
+to clients; every API server backed by etcd uses the etcd revision, a decimal number, which
+`StoredStatus.revision` carries as an int. Any other form is refused with an error.)
+``observedGeneration`` is written next to the status: the spec generation it was decided on.
+
+Commands (promote, abort, pause, resume) are the annotation ``mlcanary.dev/command`` on the
+object, the value ``COMMAND`` or ``COMMAND:ID`` (`request` adds a fresh ID; with kubectl:
+``kubectl annotate mro NAME mlcanary.dev/command=promote:$(date +%s) --overwrite``). The
+controller never writes the object itself: the status records the last value it carried out
+(``lastCommand``) in the same write as the decision that carried it out, so a command is applied
+exactly once even if the controller dies in between, and a value still on the object from an
+earlier rollout is not applied again to the next one. An annotation the controller cannot read
+is recorded as carried out and ignored, with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client import CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+
+from mlcanary.k8s import crd
+from mlcanary.k8s.api_objects import CONFLICT, MERGE_PATCH, NOT_FOUND, custom_object
+from mlcanary.k8s.conditions import with_conditions
+from mlcanary.rollout.spec import API_VERSION, KIND
+from mlcanary.rollout.status import RolloutStatus
+from mlcanary.rollout.store.base import Command, ConflictError, StoredStatus
+
+__all__ = ["COMMAND_ANNOTATION", "ModelRolloutStatusStore"]
+
+COMMAND_ANNOTATION = "mlcanary.dev/command"
+logger = logging.getLogger("mlcanary.k8s")
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    generation: int
+    command: str | None  # the annotation's value
+    last_command: str | None  # the value the status says was carried out
+
+
+def _revision(resource_version: str, name: str) -> int:
+    if not resource_version.isdigit():
+        raise ValueError(
+            f"ModelRollout {name}: resourceVersion {resource_version!r} is not a decimal number"
+        )
+    return int(resource_version)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ModelRolloutStatusStore:
+    def __init__(
+        self,
+        api: CustomObjectsApi,
+        namespace: str,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._api = api
+        self._namespace = namespace
+        self._clock = clock
+        self._loaded: dict[str, _Loaded] = {}
+        self._taken: dict[str, str] = {}
+        self.conflicts = 0  # status writes refused as conflicts, for the retry in the controller
+
+    def _get(self, name: str) -> dict[str, Any] | None:
+        try:
+            obj = self._api.get_namespaced_custom_object(
+                crd.GROUP, crd.VERSION, self._namespace, crd.PLURAL, name
+            )
+        except ApiException as exc:
+            if exc.status == NOT_FOUND:
+                return None
+            raise
+        return custom_object(obj, f"a read of ModelRollout {name}")
+
+    def load(self, name: str) -> StoredStatus | None:
+        obj = self._get(name)
+        if obj is None:
+            return None
+        metadata = obj["metadata"]
+        document = dict(obj.get("status") or {})
+        document.pop("observedGeneration", None)
+        status = RolloutStatus.model_validate(document)
+        self._loaded[name] = _Loaded(
+            generation=int(metadata.get("generation", 0)),
+            command=(metadata.get("annotations") or {}).get(COMMAND_ANNOTATION),
+            last_command=status.last_command,
+        )
+        self._taken.pop(name, None)
+        return StoredStatus(status, _revision(metadata["resourceVersion"], name))
+
+    def save(self, name: str, status: RolloutStatus, revision: int | None) -> StoredStatus:
+        loaded = self._loaded.get(name)
+        if revision is None or loaded is None:
+            raise ConflictError(f"ModelRollout {name} was not loaded before this save")
+        taken = self._taken.pop(name, None)
+        if taken is not None:
+            status = status.model_copy(update={"last_command": taken})
+        status = with_conditions(status, status.last_analysis_at or self._clock())
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {
+                "name": name,
+                "namespace": self._namespace,
+                "resourceVersion": str(revision),
+            },
+            "status": {
+                **status.model_dump(mode="json"),
+                "observedGeneration": loaded.generation,
+            },
+        }
+        try:
+            written = self._api.replace_namespaced_custom_object_status(
+                crd.GROUP, crd.VERSION, self._namespace, crd.PLURAL, name, body
+            )
+        except ApiException as exc:
+            if exc.status in (CONFLICT, NOT_FOUND):
+                self.conflicts += 1
+                gone = "was deleted" if exc.status == NOT_FOUND else "changed"
+                raise ConflictError(
+                    f"ModelRollout {name} {gone} since resourceVersion {revision}"
+                ) from exc
+            raise
+        obj = custom_object(written, f"the status write of ModelRollout {name}")
+        return StoredStatus(status, _revision(obj["metadata"]["resourceVersion"], name))
+
+    def request(self, name: str, command: Command) -> None:
+        """Annotate the object: what ``mlcanary`` does for a person (who needs ``patch`` on
+        modelrollouts; the controller does not)."""
+        value = f"{command.value}:{secrets.token_hex(4)}"
+        patch = {"metadata": {"annotations": {COMMAND_ANNOTATION: value}}}
+        self._api.patch_namespaced_custom_object(
+            crd.GROUP, crd.VERSION, self._namespace, crd.PLURAL, name, patch,
+            _content_type=MERGE_PATCH,
+        )  # fmt: skip
+
+    def take_command(self, name: str) -> Command | None:
+        """The command on the object as last loaded, if it was not carried out yet; the next
+        `save` records it as carried out."""
+        loaded = self._loaded.get(name)
+        if loaded is None or loaded.command is None or loaded.command == loaded.last_command:
+            return None
+        self._taken[name] = loaded.command
+        word = loaded.command.split(":", 1)[0]
+        try:
+            return Command(word)
+        except ValueError:
+            logger.warning(
+                "ModelRollout %s: annotation %s=%r is not one of %s; ignored",
+                name, COMMAND_ANNOTATION, loaded.command, ", ".join(c.value for c in Command),
+            )  # fmt: skip
+            return None
+
+    def names(self) -> list[str]:
+        listing = self._api.list_namespaced_custom_object(
+            crd.GROUP, crd.VERSION, self._namespace, crd.PLURAL
+        )
+        items = listing.get("items", []) if isinstance(listing, dict) else []
+        return sorted(item["metadata"]["name"] for item in items)

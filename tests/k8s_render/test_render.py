@@ -1,0 +1,233 @@
+"""Rendered manifests: valid for every router and CPU/GPU, and with the properties that make
+weight shifts safe and pods least-privileged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mlcanary.k8s import naming
+from mlcanary.k8s.render import InvalidManifestError, RenderError, RenderOptions, render
+from mlcanary.k8s.render.workloads import PRESTOP_SLEEP_S, TERMINATION_GRACE_S
+from mlcanary.k8s.routers.replicas import DEFAULT_TOTAL_REPLICAS
+from mlcanary.k8s.validation import validate_objects
+from mlcanary.rollout.spec import load_spec
+
+from .conftest import EXAMPLES, by_kind, example
+
+Rendered = tuple[str, bool, list[dict[str, Any]]]
+
+
+def _serving(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] != naming.CONTROLLER]
+
+
+def _pod(deployment: dict[str, Any]) -> dict[str, Any]:
+    pod: dict[str, Any] = deployment["spec"]["template"]["spec"]
+    return pod
+
+
+def test_every_object_validates(rendered: Rendered):
+    _, _, objects = rendered
+    assert validate_objects(objects) == []
+
+
+def test_the_objects_each_router_needs(rendered: Rendered):
+    router, _, objects = rendered
+    kinds = [obj["kind"] for obj in objects]
+    assert kinds[0] == "CustomResourceDefinition"  # first, so that the ModelRollout applies
+    assert kinds[-1] == "ModelRollout"
+    assert kinds.count("Deployment") == 3  # stable, canary, controller
+    assert {"ServiceAccount", "Role", "RoleBinding", "ServiceMonitor", "PrometheusRule"} <= set(
+        kinds
+    )
+    services = {s["metadata"]["name"] for s in by_kind(objects, "Service")}
+    assert {"digits-v1", "digits-v2"} <= services
+    assert ("digits" in services) == (router != "gateway-api")
+    assert len(by_kind(objects, "HTTPRoute")) == (router == "gateway-api")
+    assert len(by_kind(objects, "VirtualService")) == (router == "istio")
+    assert len(by_kind(objects, "HorizontalPodAutoscaler")) == (0 if router == "replicas" else 2)
+
+
+def test_gpu_deployments_ask_for_a_gpu_and_land_on_gpu_nodes(rendered: Rendered):
+    _, gpu, objects = rendered
+    for deployment in _serving(objects):
+        pod = _pod(deployment)
+        (container,) = pod["containers"]
+        if gpu:
+            assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+            assert pod["runtimeClassName"] == "nvidia"
+            assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+                "tolerations"
+            ]
+            assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+            assert container["command"][-2:] == ["--device", "cuda"]
+        else:
+            assert "nvidia.com/gpu" not in container["resources"]["limits"]
+            assert not {"runtimeClassName", "tolerations", "nodeSelector"} & pod.keys()
+            assert container["command"][-2:] == ["--device", "cpu"]
+
+
+def test_pods_are_least_privileged(rendered: Rendered):
+    _, _, objects = rendered
+    for deployment in by_kind(objects, "Deployment"):
+        pod = _pod(deployment)
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"] == {"drop": ["ALL"]}
+            assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+            mounted = {m["name"] for m in container["volumeMounts"]}
+            assert mounted <= {
+                v["name"] for v in pod["volumes"] if v.keys() == {"name", "emptyDir"}
+            }
+    for deployment in _serving(objects):
+        assert _pod(deployment)["automountServiceAccountToken"] is False
+
+
+def test_serving_pods_drain_before_they_stop(rendered: Rendered):
+    _, _, objects = rendered
+    for deployment in _serving(objects):
+        pod = _pod(deployment)
+        (container,) = pod["containers"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+        assert container["lifecycle"]["preStop"] == {"sleep": {"seconds": PRESTOP_SLEEP_S}}
+        assert pod["terminationGracePeriodSeconds"] == TERMINATION_GRACE_S > PRESTOP_SLEEP_S
+        assert deployment["spec"]["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        }
+
+
+def test_serving_pods_run_the_version_and_take_the_feedback_key_from_a_secret(rendered: Rendered):
+    _, _, objects = rendered
+    assert not by_kind(objects, "Secret")
+    for deployment in _serving(objects):
+        version = deployment["metadata"]["labels"][naming.VERSION_LABEL]
+        (container,) = _pod(deployment)["containers"]
+        assert container["command"][:4] == ["mlcanary", "serve", "--model", f"digits:{version}"]
+        assert deployment["metadata"]["name"] == naming.workload("digits", version)
+        env = {e["name"]: e for e in container["env"]}
+        assert env["MLCANARY_FEEDBACK_SECRET"]["valueFrom"]["secretKeyRef"] == {
+            "name": "digits-feedback",
+            "key": "secret",
+        }
+        assert deployment["spec"]["selector"]["matchLabels"] == naming.selector("digits", version)
+
+
+def test_routes_start_with_all_traffic_on_stable():
+    gateway = render(
+        example(router="gateway-api"),
+        gpu=False,
+        image="i",
+        options=RenderOptions(gateway="edge", gateway_namespace="infra"),
+    )
+    (route,) = by_kind(gateway, "HTTPRoute")
+    assert route["metadata"]["name"] == naming.route("digits")
+    assert route["spec"]["parentRefs"] == [
+        {
+            "group": "gateway.networking.k8s.io",
+            "kind": "Gateway",
+            "name": "edge",
+            "namespace": "infra",
+        }
+    ]
+    refs = route["spec"]["rules"][0]["backendRefs"]
+    assert [(r["name"], r["weight"]) for r in refs] == [("digits-v1", 100), ("digits-v2", 0)]
+
+    (service,) = by_kind(render(example(router="istio"), gpu=False, image="i"), "VirtualService")
+    destinations = service["spec"]["http"][0]["route"]
+    assert [(d["destination"]["host"], d["weight"]) for d in destinations] == [
+        ("digits-v1", 100),
+        ("digits-v2", 0),
+    ]
+
+
+def test_the_replica_router_carries_the_split_in_replica_counts():
+    spec = example(router="replicas")
+    objects = render(spec, gpu=False, image="i")
+    replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in _serving(objects)}
+    assert replicas == {"digits-v1": DEFAULT_TOTAL_REPLICAS, "digits-v2": 0}
+    router = spec.spec.router.model_copy(update={"replicas": 20})
+    twenty = spec.model_copy(update={"spec": spec.spec.model_copy(update={"router": router})})
+    assert [d["spec"]["replicas"] for d in _serving(render(twenty, gpu=False, image="i"))] == [
+        20,
+        0,
+    ]
+    (model_service,) = [s for s in by_kind(objects, "Service") if s["metadata"]["name"] == "digits"]
+    assert model_service["spec"]["selector"] == {naming.MODEL_LABEL: "digits"}  # both versions
+
+
+def test_autoscaled_deployments_leave_the_count_to_the_autoscaler():
+    objects = render(
+        example(),
+        gpu=False,
+        image="i",
+        options=RenderOptions(autoscale_metric="requests", replicas=3),
+    )
+    assert all("replicas" not in d["spec"] for d in _serving(objects))
+    for hpa in by_kind(objects, "HorizontalPodAutoscaler"):
+        assert hpa["spec"]["scaleTargetRef"]["name"] == hpa["metadata"]["name"]
+        assert hpa["spec"]["minReplicas"] == 3
+        assert hpa["spec"]["metrics"][0]["type"] == "Pods"
+
+
+def test_the_service_monitor_scrapes_version_services_only(rendered: Rendered):
+    _, _, objects = rendered
+    (monitor,) = by_kind(objects, "ServiceMonitor")
+    expressions = monitor["spec"]["selector"]["matchExpressions"]
+    for service in by_kind(objects, "Service"):
+        selected = naming.VERSION_LABEL in service["metadata"]["labels"]
+        assert selected == (service["metadata"]["name"] != "digits")
+    assert expressions == [{"key": naming.VERSION_LABEL, "operator": "Exists"}]
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+
+
+def test_namespace_comes_from_the_flag_then_the_spec():
+    spec = example()
+    assert {
+        o["metadata"].get("namespace") for o in render(spec, gpu=False, image="i", namespace="ml")
+    } == {None, "ml"}
+    placed = spec.model_copy(
+        update={"metadata": spec.metadata.model_copy(update={"namespace": "team"})}
+    )
+    assert {o["metadata"].get("namespace") for o in render(placed, gpu=False, image="i")} == {
+        None,
+        "team",
+    }
+
+
+def test_a_local_router_or_a_non_label_version_is_refused_naming_the_field():
+    with pytest.raises(RenderError) as caught:
+        render(load_spec((EXAMPLES / "better-canary.yaml").read_text()), gpu=False, image="i")
+    assert caught.value.problems[0].startswith("spec.router.type: 'local'")
+    spec = example()
+    odd = spec.model_copy(
+        update={
+            "spec": spec.spec.model_copy(
+                update={"canary": spec.spec.canary.model_copy(update={"version": "v2-"})}
+            )
+        }
+    )
+    with pytest.raises(
+        RenderError, match=r"spec\.canary\.version: 'v2-' must end with a letter or digit"
+    ):
+        render(odd, gpu=False, image="i")
+
+
+def test_bad_options_are_refused_naming_the_option():
+    with pytest.raises(RenderError, match=r"replicas: 0 must be at least 1"):
+        RenderOptions(replicas=0)
+    with pytest.raises(RenderError, match=r"target_cpu_percent: 150 is outside 1..100"):
+        RenderOptions(target_cpu_percent=150)
+
+
+def test_an_invalid_rendered_object_fails_loudly():
+    with pytest.raises(InvalidManifestError) as caught:
+        render(example(), gpu=False, image=3000)  # type: ignore[arg-type]
+    where = "Deployment/digits-v1: spec.template.spec.containers[0].image"
+    assert f"{where}: 3000 is not of type 'string', 'null'" in caught.value.problems
