@@ -5,9 +5,8 @@ any controller restart or replacement, and is written apart from the spec, so th
 never overwrites what a person just changed. The object's ``resourceVersion`` is the revision:
 `save` replaces the status naming the resourceVersion it loaded, and the API server answers 409
 Conflict if anything changed the object since; that is raised as ConflictError and the
-controller reloads and decides again, so no write is lost. (resourceVersions are opaque strings
-to clients; every API server backed by etcd uses the etcd revision, a decimal number, which
-`StoredStatus.revision` carries as an int. Any other form is refused with an error.)
+controller reloads and decides again, so no write is lost. The resourceVersion is carried as
+the opaque string it is, compared for equality only, as the API conventions ask of clients.)
 ``observedGeneration`` is written next to the status: the spec generation it was decided on.
 
 Commands (promote, abort, pause, resume) are the annotation ``mlcanary.dev/command`` on the
@@ -50,14 +49,6 @@ class _Loaded:
     generation: int
     command: str | None  # the annotation's value
     last_command: str | None  # the value the status says was carried out
-
-
-def _revision(resource_version: str, name: str) -> int:
-    if not resource_version.isdigit():
-        raise ValueError(
-            f"ModelRollout {name}: resourceVersion {resource_version!r} is not a decimal number"
-        )
-    return int(resource_version)
 
 
 def _utcnow() -> datetime:
@@ -103,9 +94,9 @@ class ModelRolloutStatusStore:
             last_command=status.last_command,
         )
         self._taken.pop(name, None)
-        return StoredStatus(status, _revision(metadata["resourceVersion"], name))
+        return StoredStatus(status, str(metadata["resourceVersion"]))
 
-    def save(self, name: str, status: RolloutStatus, revision: int | None) -> StoredStatus:
+    def save(self, name: str, status: RolloutStatus, revision: str | None) -> StoredStatus:
         loaded = self._loaded.get(name)
         if revision is None or loaded is None:
             raise ConflictError(f"ModelRollout {name} was not loaded before this save")
@@ -119,7 +110,7 @@ class ModelRolloutStatusStore:
             "metadata": {
                 "name": name,
                 "namespace": self._namespace,
-                "resourceVersion": str(revision),
+                "resourceVersion": revision,
             },
             "status": {
                 **status.model_dump(mode="json"),
@@ -139,7 +130,7 @@ class ModelRolloutStatusStore:
                 ) from exc
             raise
         obj = custom_object(written, f"the status write of ModelRollout {name}")
-        return StoredStatus(status, _revision(obj["metadata"]["resourceVersion"], name))
+        return StoredStatus(status, str(obj["metadata"]["resourceVersion"]))
 
     def request(self, name: str, command: Command) -> None:
         """Annotate the object: what ``mlcanary`` does for a person (who needs ``patch`` on

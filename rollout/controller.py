@@ -91,7 +91,7 @@ class Controller:
         spec = self.rollout.spec
         return Target(spec.model, spec.stable.version, spec.canary.version)
 
-    def _load(self) -> tuple[RolloutStatus, int | None]:
+    def _load(self) -> tuple[RolloutStatus, str | None]:
         stored = self.store.load(self.name)
         return (stored.status, stored.revision) if stored else (RolloutStatus(), None)
 

@@ -21,13 +21,15 @@ class Command(StrEnum):
 @dataclass(frozen=True)
 class StoredStatus:
     status: RolloutStatus
-    revision: int  # bumped by every save; a save naming an older revision is a conflict
+    # Opaque, compared only for equality (a Kubernetes resourceVersion is one): every save
+    # changes it, and a save naming one that is no longer current is a conflict.
+    revision: str
 
 
 class StatusStore(Protocol):
     def load(self, name: str) -> StoredStatus | None: ...
 
-    def save(self, name: str, status: RolloutStatus, revision: int | None) -> StoredStatus:
+    def save(self, name: str, status: RolloutStatus, revision: str | None) -> StoredStatus:
         """Persist, all or nothing. ``revision`` is the one loaded (None for a new rollout);
         a save over a newer revision raises ConflictError instead of losing that write."""
         ...

@@ -51,18 +51,18 @@ class FileStatusStore:
             return None
         document = json.loads(path.read_text())
         return StoredStatus(
-            RolloutStatus.model_validate(document["status"]), int(document["revision"])
+            RolloutStatus.model_validate(document["status"]), str(document["revision"])
         )
 
-    def save(self, name: str, status: RolloutStatus, revision: int | None) -> StoredStatus:
+    def save(self, name: str, status: RolloutStatus, revision: str | None) -> StoredStatus:
         current = self.load(name)
         current_revision = current.revision if current is not None else None
         if current_revision != revision:
             raise ConflictError(
                 f"status of {name} is at revision {current_revision}, not {revision}"
             )
-        stored = StoredStatus(status, (revision or 0) + 1)
-        document = {"revision": stored.revision, "status": status.model_dump(mode="json")}
+        stored = StoredStatus(status, str(int(revision or 0) + 1))
+        document = {"revision": int(stored.revision), "status": status.model_dump(mode="json")}
         atomic_write(self._status_path(name), json.dumps(document, indent=2).encode())
         return stored
 

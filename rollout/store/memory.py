@@ -19,11 +19,11 @@ class MemoryStatusStore:
     def load(self, name: str) -> StoredStatus | None:
         return self._statuses.get(name)
 
-    def save(self, name: str, status: RolloutStatus, revision: int | None) -> StoredStatus:
+    def save(self, name: str, status: RolloutStatus, revision: str | None) -> StoredStatus:
         current = self._statuses.get(name)
         if (current.revision if current else None) != revision:
             raise ConflictError(f"status of {name} changed since revision {revision}")
-        stored = StoredStatus(status, (revision or 0) + 1)
+        stored = StoredStatus(status, str(int(revision or 0) + 1))
         self._statuses[name] = stored
         self.saves += 1
         return stored
