@@ -1,13 +1,14 @@
 # Two entry points for a fresh machine: `make demo` and `make test`. Each installs what it
-# needs: a virtualenv with the project (torch pinned to the CPU build), and Debian packages
-# through scripts/install-system-deps.sh when run as root.
+# needs: a virtualenv with the project (torch pinned to the CPU build), and, when run as root,
+# Debian packages through scripts/install-system-deps.sh; `make test` also starts dockerd for
+# the container image tests.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install system-deps lint typecheck unit test demo bench-serving bench-decisions clean
+.PHONY: install system-deps docker-daemon lint typecheck test demo bench-serving bench-decisions bench-gpu clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,9 @@ install: $(STAMP)
 system-deps:
 	bash scripts/install-system-deps.sh
 
+docker-daemon: system-deps
+	bash scripts/docker/start-dockerd.sh
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -27,7 +31,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-test: install lint typecheck
+test: install lint typecheck docker-daemon
 	$(PY) -m pytest
 
 demo: install system-deps
@@ -38,6 +42,9 @@ bench-serving: install system-deps
 
 bench-decisions: install
 	$(PY) -m benchmarks.decision_quality
+
+bench-gpu: install
+	$(PY) -m benchmarks.gpu_batch
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache reports

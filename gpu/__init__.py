@@ -1,1 +1,1 @@
-"""GPU awareness: device selection now; NVML probing and exporters build on it."""
+"""GPU awareness: NVML probing, device placement, and the ``mlcanary gpu`` commands."""

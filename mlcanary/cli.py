@@ -23,16 +23,20 @@ app.add_typer(models_app, name="models")
 
 
 def _mount_subcommands() -> None:
+    from mlcanary.gpu.cli import gpu_app
     from mlcanary.k8s.cli import k8s_app
     from mlcanary.k8s.controller_cli import controller
     from mlcanary.rollout.cli import platform_app, rollout_app
     from mlcanary.rollout.proxy.cli import router_app
+    from mlcanary.serving.image.cli import build_command
 
     app.add_typer(rollout_app, name="rollout")
     app.add_typer(router_app, name="router")
     app.add_typer(platform_app, name="platform")
     app.add_typer(k8s_app, name="k8s")
     app.command("controller")(controller)
+    app.add_typer(gpu_app, name="gpu")
+    app.command("build")(build_command)
 
 
 _mount_subcommands()

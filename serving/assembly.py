@@ -7,6 +7,7 @@ import torch
 from mlcanary.models.dataset import N_CLASSES
 from mlcanary.models.registry import ModelRef, load_predictor
 from mlcanary.serving.batching import MicroBatcher
+from mlcanary.serving.gpu_metrics import start_gpu_sampler
 from mlcanary.serving.ledger_sqlite import SqliteLedger
 from mlcanary.serving.metrics import ServingMetrics
 from mlcanary.serving.runtime import FeedbackLimits, ModelRuntime
@@ -24,6 +25,8 @@ def build_runtime(settings: ServingSettings) -> ModelRuntime:
     metrics = ServingMetrics(
         version.ref.name, version.ref.version, version.framework, predictor.device, version.digest
     )
+    # The sampler thread lives as long as the worker process, like the model it reports on.
+    start_gpu_sampler(version.ref.name, version.ref.version, settings.gpu_sample_s)
     return ModelRuntime(
         version,
         MicroBatcher(predictor.predict, settings.max_batch),

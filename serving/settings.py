@@ -76,6 +76,7 @@ class ServingSettings:
     max_inflight: int
     feedback_ttl_s: int
     torch_threads: int
+    gpu_sample_s: int
     ledger_path: Path
     feedback_secret: bytes
 
@@ -93,6 +94,7 @@ class ServingSettings:
             max_inflight=_int(env, "MLCANARY_MAX_INFLIGHT", 256, 1, 100_000),
             feedback_ttl_s=_int(env, "MLCANARY_FEEDBACK_TTL_S", 86_400, 60, 30 * 86_400),
             torch_threads=_int(env, "MLCANARY_TORCH_THREADS", 1, 1, 256),
+            gpu_sample_s=_int(env, "MLCANARY_GPU_SAMPLE_S", 5, 1, 3600),
             ledger_path=Path(env.get("MLCANARY_LEDGER", home / "feedback-ledger.sqlite")),
             feedback_secret=_feedback_secret(env, home),
         )

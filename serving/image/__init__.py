@@ -1,0 +1,1 @@
+"""Container images of one model version: a Bento, a wheelhouse, and ``Dockerfile.gpu``."""

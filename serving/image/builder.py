@@ -1,0 +1,150 @@
+"""``mlcanary build``: one model version as a container image, optionally pushed to a registry.
+
+The image is built from ``Dockerfile.gpu`` rather than with ``bentoml containerize``: that
+command renders its own Dockerfile which installs packages from the network during the build
+and needs a registry to pull its base images and, for BentoML's default, buildx; ours installs
+a wheelhouse made here with ``--no-index``, leaves no build tools in the final stage, runs as a
+non-root user on a read-only root filesystem, and builds on any base image given, including
+one made locally without a registry. Everything that can be refused (the version, the names,
+the daemon) is checked before anything is built, and the image is tagged only once the build
+has succeeded, so a failure leaves no half-built tag behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlcanary.models.digest import verify_sha256
+from mlcanary.models.registry import ModelRef, get_version
+from mlcanary.serving.image.bento import export_bento
+from mlcanary.serving.image.docker import DockerCli, DockerError
+from mlcanary.serving.image.wheelhouse import build_wheelhouse, project_root
+
+__all__ = [
+    "DEFAULT_BASE_IMAGES",
+    "BuiltImage",
+    "ImageSpec",
+    "build_args",
+    "build_image",
+    "image_cache_dir",
+    "image_tag",
+    "push_target",
+]
+
+DEFAULT_BASE_IMAGES = {
+    "gpu": "nvidia/cuda:12.4.1-runtime-ubuntu22.04",
+    "cpu": "python:3.11-slim",
+}
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+# A first component is a registry host only with a dot, a port, or as localhost (docker's rule).
+_HOST = r"(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::[0-9]+)?|[A-Za-z0-9-]+:[0-9]+"
+_REPOSITORY = re.compile(rf"(?:(?:{_HOST})/)?{_COMPONENT}(?:/{_COMPONENT})*")
+_TAG = re.compile(r"\w[\w.-]{0,127}")
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    model: str
+    gpu: bool = False
+    base_image: str | None = None
+    tag: str | None = None
+    push: str | None = None
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    image_id: str
+    tag: str
+    bento: str
+    pushed: str | None = None
+
+
+def image_cache_dir() -> Path:
+    default = Path.home() / ".cache" / "mlcanary"
+    return Path(os.environ.get("MLCANARY_IMAGE_CACHE", default)) / "wheelhouse"
+
+
+def image_tag(spec: ImageSpec, ref: ModelRef) -> str:
+    default = f"{ref.version}-gpu" if spec.gpu else ref.version
+    if spec.tag is None:
+        return f"mlcanary/{ref.name}:{default}"
+    repository, tag = spec.tag, None
+    if _has_tag(spec.tag):
+        repository, _, tag = spec.tag.rpartition(":")
+    if not _REPOSITORY.fullmatch(repository) or (tag is not None and not _TAG.fullmatch(tag)):
+        raise ValueError(f"--tag {spec.tag!r} is not an image name like REPOSITORY[:TAG]")
+    return spec.tag if tag is not None else f"{spec.tag}:{default}"
+
+
+def _has_tag(reference: str) -> bool:
+    """A colon after the last slash is a tag; one before it belongs to a registry's port."""
+    return ":" in reference.rpartition("/")[2]
+
+
+def push_target(spec: ImageSpec, tag: str) -> str | None:
+    if spec.push is None:
+        return None
+    if _has_tag(spec.push) or not _REPOSITORY.fullmatch(spec.push):
+        raise ValueError(f"--push {spec.push!r} is not a repository like REGISTRY/REPO")
+    return f"{spec.push}:{tag.rpartition(':')[2]}"
+
+
+def build_args(spec: ImageSpec, ref: ModelRef) -> dict[str, str]:
+    variant = "gpu" if spec.gpu else "cpu"
+    args = {
+        "BASE_IMAGE": spec.base_image or DEFAULT_BASE_IMAGES[variant],
+        "MODEL": str(ref),
+        "MLCANARY_DEVICE": "auto" if spec.gpu else "cpu",
+    }
+    if not spec.gpu:
+        # "void": the NVIDIA runtime mounts no GPU into a CPU image even on a GPU node.
+        args["NVIDIA_VISIBLE_DEVICES"] = "void"
+    return args
+
+
+def build_image(
+    spec: ImageSpec,
+    *,
+    docker: DockerCli | None = None,
+    cache: Path | None = None,
+    on_step: Callable[[str], None] = lambda _: None,
+    timeout_s: float = 1800,
+) -> BuiltImage:
+    """Raises ValueError or LookupError for what the user named, DockerError and
+    WheelhouseError for what failed while building or pushing."""
+    ref = ModelRef.parse(spec.model)
+    version = get_version(ref)
+    verify_sha256(version.artifact, version.digest)
+    tag = image_tag(spec, ref)
+    remote = push_target(spec, tag)
+    docker = docker or DockerCli()
+    docker.check()
+    project = project_root()
+    with tempfile.TemporaryDirectory(prefix="mlcanary-image-") as staging:
+        context = Path(staging) / "context"
+        on_step("wheelhouse: the project and its pinned dependencies")
+        build_wheelhouse(project, cache or image_cache_dir(), context / "wheelhouse")
+        on_step(f"bento: {ref}")
+        bento = export_bento(ref, context / "bento")
+        on_step(f"docker build: {tag}")
+        image_id = docker.build(
+            context, project / "Dockerfile.gpu", build_args(spec, ref), timeout_s
+        )
+    docker.tag(image_id, tag)
+    pushed = None
+    if remote is not None:
+        on_step(f"docker push: {remote}")
+        docker.tag(image_id, remote)
+        try:
+            digest = docker.push(remote, timeout_s)
+        except DockerError:
+            docker.untag(remote)
+            raise
+        pushed = f"{remote}@{digest}"
+    return BuiltImage(image_id=image_id, tag=tag, bento=bento, pushed=pushed)
