@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install system-deps docker-daemon lint typecheck test demo bench-serving bench-decisions bench-gpu clean
+.PHONY: install system-deps docker-daemon lint typecheck test demo bench-serving bench-decisions bench-gpu bench-capacity clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench-decisions: install
 
 bench-gpu: install
 	$(PY) -m benchmarks.gpu_batch
+
+bench-capacity: install
+	$(PY) -m benchmarks.capacity_digits
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache reports

@@ -1,1 +1,2 @@
-"""Load generation with Locust: labeled traffic, and (later) capacity search."""
+"""Load generation with Locust: labeled traffic, load shapes, CI budgets, and the capacity search
+(`search`, run by `level_runner_locust`, reported by `report` and `compare`)."""

@@ -26,6 +26,7 @@ def _mount_subcommands() -> None:
     from mlcanary.gpu.cli import gpu_app
     from mlcanary.k8s.cli import k8s_app
     from mlcanary.k8s.controller_cli import controller
+    from mlcanary.loadtest.cli import bench_app
     from mlcanary.rollout.cli import platform_app, rollout_app
     from mlcanary.rollout.proxy.cli import router_app
     from mlcanary.serving.image.cli import build_command
@@ -37,6 +38,7 @@ def _mount_subcommands() -> None:
     app.command("controller")(controller)
     app.add_typer(gpu_app, name="gpu")
     app.command("build")(build_command)
+    app.add_typer(bench_app, name="bench")
 
 
 _mount_subcommands()

@@ -120,6 +120,21 @@ def show_tick(report: TickReport) -> None:
         )
 
 
+def _warn_about_capacity(rollout: ModelRollout, report: Path, current_rps: float | None) -> None:
+    """Warnings, not refusals: the measured capacity is one load test's, on one node, and the
+    autoscaler may add canary replicas before a step; a person decides."""
+    from mlcanary.loadtest.rollout_capacity import capacity_warnings, read_capacity
+
+    if current_rps is None:
+        raise typer.BadParameter("needed with --capacity", param_hint="--current-rps")
+    try:
+        warnings = capacity_warnings(rollout.spec, read_capacity(report), current_rps)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_INVALID)
+    for warning in warnings:
+        console.print(f"[yellow]capacity warning:[/] {warning}", highlight=False)
+
+
 @rollout_app.command("run")
 def run(
     file: Annotated[Path, typer.Option("--file", "-f", help="The ModelRollout YAML.")],
@@ -127,10 +142,20 @@ def run(
     timeline: Annotated[
         Path | None, typer.Option(help="Append one JSON line per tick to this file.")
     ] = None,
+    capacity: Annotated[
+        Path | None,
+        typer.Option(help="The canary's `mlcanary bench capacity` report: warns of steps past it."),
+    ] = None,
+    current_rps: Annotated[
+        float | None,
+        typer.Option(help="The traffic now served, requests/s (with --capacity).", min=0),
+    ] = None,
 ) -> None:
     """Shift traffic through the steps, analysing each; ends promoted (0) or rolled back (3)."""
     logging.basicConfig(level=logging.WARNING)
     rollout = read_spec(file)
+    if capacity is not None:
+        _warn_about_capacity(rollout, capacity, current_rps)
     platform = LocalPlatform(_state_dir(state_dir), say=console.print)
     from mlcanary.rollout.workloads import WorkloadNotReadyError
 

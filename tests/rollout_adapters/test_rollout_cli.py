@@ -56,3 +56,37 @@ def test_status_and_commands(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["rollout", "abort", "nope", "--state-dir", str(tmp_path)])
     assert missing.exit_code == 2
     assert "no rollout named nope" in missing.output
+
+
+def _capacity_report(tmp_path: Path, capacity_rps: float | None) -> Path:
+    path = tmp_path / "capacity.json"
+    path.write_text(json.dumps({"status": "found", "capacity_rps": capacity_rps}))
+    return path
+
+
+def test_capacity_flags_are_checked_before_anything_starts(trained, tmp_path: Path) -> None:
+    spec = str(_spec(tmp_path))
+    report = str(_capacity_report(tmp_path, 40.0))
+    base = ["rollout", "run", "-f", spec, "--state-dir", str(tmp_path), "--capacity"]
+    without_rate = runner.invoke(app, [*base, report])
+    assert without_rate.exit_code == 2
+    assert "--current-rps" in without_rate.output
+    no_claim = runner.invoke(
+        app, [*base, str(_capacity_report(tmp_path, None)), "--current-rps", "100"]
+    )
+    assert no_claim.exit_code == 2
+    assert "no capacity claimed" in no_claim.output
+    assert not (tmp_path / "processes").exists(), "nothing may start for bad capacity flags"
+
+
+def test_each_step_beyond_the_canarys_capacity_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlcanary.rollout.cli import _warn_about_capacity
+    from mlcanary.rollout.spec import load_spec
+
+    rollout = load_spec((EXAMPLES / "better-canary.yaml").read_text())
+    _warn_about_capacity(rollout, _capacity_report(tmp_path, 40.0), 300.0)
+    printed = " ".join(capsys.readouterr().out.split())
+    assert printed.count("capacity warning:") == 1  # 10% of 300 fits in 40 req/s; 100% does not
+    assert "100%" in printed
