@@ -19,7 +19,6 @@ from mlcanary.k8s.render import (
     InvalidManifestError,
     RenderError,
     RenderOptions,
-    default_image,
     render,
     to_yaml,
     write_kustomize,
@@ -47,11 +46,14 @@ def _fail(lines: list[str], code: int) -> typer.Exit:
 def render_command(
     *,
     file: Annotated[Path, typer.Option("--file", "-f", help="The ModelRollout YAML.")],
-    gpu: Annotated[bool, typer.Option(help="GPU Deployments (nvidia.com/gpu).")] = False,
-    image: Annotated[
+    gpu: Annotated[
+        bool, typer.Option(help="GPU Deployments (nvidia.com/gpu), VERSION-gpu images.")
+    ] = False,
+    image_repo: Annotated[
         str | None,
         typer.Option(
-            help="Serving image (default mlcanary:VERSION, mlcanary-gpu:VERSION with --gpu)."
+            help="Where `mlcanary build --push REGISTRY/REPO` pushed the versions: each runs "
+            "REGISTRY/REPO:VERSION[-gpu] (default mlcanary/MODEL:VERSION[-gpu], the local tags)."
         ),
     ] = None,
     namespace: Annotated[
@@ -70,11 +72,9 @@ def render_command(
     autoscale_metric: Annotated[
         str, typer.Option(help="cpu, or requests (per-pod request rate, custom metric).")
     ] = "cpu",
-    bentoml_home: Annotated[
-        str, typer.Option(help="The model store's path inside the image.")
-    ] = RenderOptions.bentoml_home,
     controller_image: Annotated[
-        str | None, typer.Option(help="The controller's image (default: the serving image).")
+        str | None,
+        typer.Option(help="The controller's image (default: the stable version's image)."),
     ] = None,
 ) -> None:
     """Everything a cluster needs for one rollout, validated, as YAML or a kustomize tree."""
@@ -92,7 +92,7 @@ def render_command(
     metric: AutoscaleMetric = "cpu" if autoscale_metric == "cpu" else "requests"
     try:
         options = RenderOptions(
-            bentoml_home=bentoml_home,
+            image_repo=image_repo,
             gateway=gateway,
             gateway_namespace=gateway_namespace,
             replicas=replicas,
@@ -107,13 +107,7 @@ def render_command(
         ]
         raise _fail(flags, EXIT_USAGE) from None
     try:
-        objects = render(
-            rollout,
-            gpu=gpu,
-            image=image or default_image(gpu),
-            namespace=namespace,
-            options=options,
-        )
+        objects = render(rollout, gpu=gpu, namespace=namespace, options=options)
     except RenderError as exc:
         raise _fail(exc.problems, EXIT_USAGE) from None
     except InvalidManifestError as exc:

@@ -26,6 +26,9 @@ belong to the applied manifests, not to the rollout, and are left as the last ti
 
 A rollout whose spec cannot run in a cluster (invalid, the ``local`` router, the ``scrape``
 metrics provider) is marked Failed with the field and the reason, and a Warning Event.
+
+Each step the loop completes (a list, a rollout's tick, a watched change, a round of the loop)
+is marked in ``progress`` (`controller_health`), which the liveness probe reads.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from urllib3.exceptions import HTTPError
 
 from mlcanary.k8s import crd
 from mlcanary.k8s.api_objects import custom_object
+from mlcanary.k8s.controller_health import LoopProgress
 from mlcanary.k8s.events import EventRecorder
 from mlcanary.k8s.routers.gateway_api import GatewayApiRouter
 from mlcanary.k8s.routers.istio import IstioRouter
@@ -126,9 +130,18 @@ class RolloutController:
         conflict_retries: int = 3,
         resync_s: float = 300.0,
         watch_timeout_s: int = 30,
+        progress: LoopProgress | None = None,
     ) -> None:
         """``drain_s``: how long the loser of a finished rollout keeps its pods after the route
-        stopped sending it traffic, for the gateway to apply the change and requests to end."""
+        stopped sending it traffic, for the gateway to apply the change and requests to end.
+        ``progress``: its bound must exceed ``watch_timeout_s``, the longest a healthy loop
+        waits between two steps."""
+        self.progress = progress or LoopProgress()
+        if self.progress.stale_after_s <= watch_timeout_s:
+            raise ValueError(
+                f"stale_after_s: {self.progress.stale_after_s:g} must exceed the watch timeout"
+                f" ({watch_timeout_s}s), or a healthy loop waiting on a watch looks stalled"
+            )
         self.namespace = namespace
         api_client.user_agent = USER_AGENT
         self._custom = CustomObjectsApi(api_client)
@@ -248,6 +261,7 @@ class RolloutController:
             self.observe("ADDED", item)
         for name in set(self._managed) - seen:
             self._forget(name)
+        self.progress.listed()
         return str(listing["metadata"]["resourceVersion"])
 
     def _tick(self, managed: _Managed) -> TickReport | None:
@@ -264,6 +278,8 @@ class RolloutController:
             logger.exception("ModelRollout %s: tick failed", managed.name)
             self._problem(managed, f"tick failed: {exc}")
             return None
+        finally:
+            self.progress.beat()
         assert report is not None
         interval = managed.controller.rollout.spec.analysis.interval
         managed.due = self._clock() + interval
@@ -328,6 +344,7 @@ class RolloutController:
         """
         version, listed = None, 0.0
         while not stop.is_set():
+            self.progress.beat()
             try:
                 if version is None or time.monotonic() - listed >= self._resync_s:
                     version, listed = self.sync(), time.monotonic()
@@ -358,6 +375,7 @@ class RolloutController:
             obj = custom_object(event["raw_object"], "a watch event")
             version = obj["metadata"]["resourceVersion"]
             self.observe(event["type"], obj)
+            self.progress.beat()
             if stop.is_set() or self._seconds_to_next_tick() <= 0:
                 stream.stop()  # type: ignore[no-untyped-call]
         return str(stream.resource_version or version)

@@ -3,8 +3,9 @@ prints them as one YAML stream or writes them as a kustomize tree."""
 
 from mlcanary.k8s.render.bundle import CLUSTER_ROUTERS, render
 from mlcanary.k8s.render.errors import InvalidManifestError, RenderError
-from mlcanary.k8s.render.options import AutoscaleMetric, RenderOptions, default_image
+from mlcanary.k8s.render.options import AutoscaleMetric, RenderOptions
 from mlcanary.k8s.render.output import to_yaml, write_kustomize
+from mlcanary.serving.image.names import version_image
 
 __all__ = [
     "CLUSTER_ROUTERS",
@@ -12,8 +13,8 @@ __all__ = [
     "InvalidManifestError",
     "RenderError",
     "RenderOptions",
-    "default_image",
     "render",
     "to_yaml",
+    "version_image",
     "write_kustomize",
 ]

@@ -19,6 +19,7 @@ from mlcanary.k8s.render.workloads import autoscaler, deployment, service
 from mlcanary.k8s.routers.replicas import DEFAULT_TOTAL_REPLICAS
 from mlcanary.k8s.validation import validate_objects
 from mlcanary.rollout.spec import ModelRollout
+from mlcanary.serving.image.names import default_repository, repository_problem, version_image
 
 __all__ = ["CLUSTER_ROUTERS", "render"]
 
@@ -27,7 +28,7 @@ CLUSTER_ROUTERS: tuple[rbac.RouterType, ...] = ("gateway-api", "istio", "replica
 _LABEL_VALUE_MAX = 63
 
 
-def _check(rollout: ModelRollout) -> rbac.RouterType:
+def _check(rollout: ModelRollout, options: RenderOptions) -> rbac.RouterType:
     spec = rollout.spec
     problems = []
     if spec.router.type not in CLUSTER_ROUTERS:
@@ -42,6 +43,10 @@ def _check(rollout: ModelRollout) -> rbac.RouterType:
     ):
         if not value[-1].isalnum():
             problems.append(f"{field}: {value!r} must end with a letter or digit (a label value)")
+    if options.image_repo is None and repository_problem(default_repository(spec.model)):
+        problems.append(
+            f"spec.model: {spec.model!r} cannot name an image repository; give --image-repo"
+        )
     if spec.metrics.provider != "prometheus":
         problems.append(
             f"spec.metrics.provider: {spec.metrics.provider!r} reads pods one by one;"
@@ -67,7 +72,6 @@ def render(
     rollout: ModelRollout,
     *,
     gpu: bool,
-    image: str,
     namespace: str | None = None,
     options: RenderOptions | None = None,
 ) -> list[dict[str, Any]]:
@@ -76,16 +80,19 @@ def render(
     Raises `RenderError` for a spec that cannot run in a cluster, `InvalidManifestError` if an
     object fails validation."""
     options = options or RenderOptions()
-    router = _check(rollout)
+    router = _check(rollout, options)
     namespace = namespace or rollout.metadata.namespace or "default"
     spec = rollout.spec
     model, stable, canary = spec.model, spec.stable.version, spec.canary.version
     # Under the replicas router the controller owns replica counts (they carry the split), so
     # no autoscaler may change them; the canary starts with none.
     by_ratio = router == "replicas"
+    controller_image = options.controller_image or version_image(
+        model, stable, gpu=gpu, repository=options.image_repo
+    )
     objects: list[dict[str, Any]] = [
         crd.crd(),
-        *controller_objects(namespace, options.controller_image or image, router),
+        *controller_objects(namespace, controller_image, router),
     ]
     # The replicas router's total, all on stable until the controller moves the first step.
     total = spec.router.replicas or DEFAULT_TOTAL_REPLICAS
@@ -95,7 +102,6 @@ def render(
                 model,
                 version,
                 namespace=namespace,
-                image=image,
                 gpu=gpu,
                 options=options,
                 replicas=replicas if by_ratio else None,

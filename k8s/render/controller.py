@@ -3,6 +3,13 @@
 Why one replica and the Recreate strategy: two controllers deciding on the same rollouts would
 fight over weights; Recreate stops the old pod before the new one starts. The controller keeps
 nothing in its pod (status lives in the ModelRollout objects), so a restart resumes where it was.
+
+Its image is any image `mlcanary build` made (they all hold the package; the command replaces
+their serving entrypoint): by default the stable version's, which the cluster already pulls. It
+runs the controller's module rather than the ``mlcanary`` CLI, which would load torch and
+BentoML for nothing and need four times the memory. Its probes ask
+`mlcanary.k8s.controller_health`: liveness restarts a loop that stopped moving, readiness says
+it has listed the rollouts.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlcanary.k8s import naming, rbac
+from mlcanary.k8s.controller_health import HEALTH_PORT
 from mlcanary.k8s.render.security import (
     SCRATCH,
     container_security_context,
@@ -18,6 +26,17 @@ from mlcanary.k8s.render.security import (
 )
 
 __all__ = ["controller_deployment", "controller_objects"]
+
+_HEALTH_PORT_NAME = "health"
+
+
+def _probe(path: str, period_s: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": _HEALTH_PORT_NAME},
+        "periodSeconds": period_s,
+        "timeoutSeconds": 2,
+        "failureThreshold": failures,
+    }
 
 
 def controller_deployment(namespace: str, image: str) -> dict[str, Any]:
@@ -42,12 +61,31 @@ def controller_deployment(namespace: str, image: str) -> dict[str, Any]:
                             "name": "controller",
                             "image": image,
                             "imagePullPolicy": "IfNotPresent",
-                            "command": ["mlcanary", "controller", "--namespace", namespace],
+                            "command": [
+                                "python",
+                                "-m",
+                                "mlcanary.k8s.controller_cli",
+                                "--namespace",
+                                namespace,
+                                "--health-host",
+                                "0.0.0.0",  # noqa: S104 (in the pod: for the kubelet's probes)
+                                "--health-port",
+                                str(HEALTH_PORT),
+                            ],
+                            "ports": [
+                                {
+                                    "name": _HEALTH_PORT_NAME,
+                                    "containerPort": HEALTH_PORT,
+                                    "protocol": "TCP",
+                                }
+                            ],
                             "env": scratch_env(),
                             "resources": {
                                 "requests": {"cpu": "50m", "memory": "128Mi"},
                                 "limits": {"memory": "256Mi"},
                             },
+                            "readinessProbe": _probe("/readyz", 5, 2),
+                            "livenessProbe": _probe("/healthz", 10, 3),
                             "securityContext": container_security_context(),
                             "volumeMounts": [{"name": "tmp", "mountPath": SCRATCH}],
                         }

@@ -9,28 +9,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib.metadata import version
 from typing import Literal
 
 from mlcanary.k8s.render.errors import RenderError
+from mlcanary.serving.image.names import repository_problem
 
-__all__ = ["AutoscaleMetric", "RenderOptions", "default_image"]
+__all__ = ["AutoscaleMetric", "RenderOptions"]
 
 AutoscaleMetric = Literal["cpu", "requests"]
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
-def default_image(gpu: bool) -> str:
-    """The image the project's own build tags for this package version (CUDA build for GPU)."""
-    tag = version("mlcanary")
-    return f"mlcanary-gpu:{tag}" if gpu else f"mlcanary:{tag}"
-
-
 @dataclass(frozen=True)
 class RenderOptions:
-    # Where versions are served from: the image holds the BentoML model store, read-only.
-    bentoml_home: str = "/opt/mlcanary/bentoml"
+    # Where each version's image was pushed (`mlcanary build --push`): REPO:VERSION[-gpu].
+    # Unset: the names `mlcanary build` tags locally, mlcanary/MODEL:VERSION[-gpu].
+    image_repo: str | None = None
     # Gateway API only: the Gateway the HTTPRoute attaches to (its namespace: the rollout's).
     gateway: str = "mlcanary"
     gateway_namespace: str | None = None
@@ -43,7 +38,8 @@ class RenderOptions:
     # Per pod, through a custom metrics adapter (see docs/kubernetes.md).
     target_requests_per_second: int = 200
     gpus_per_pod: int = 1
-    controller_image: str | None = None  # the serving image when unset: it holds the CLI too
+    # Unset: the stable version's image, which holds the mlcanary CLI like every served image.
+    controller_image: str | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -66,7 +62,9 @@ class RenderOptions:
         ):
             if value is not None and not _DNS_LABEL.fullmatch(value):
                 problems.append(f"{field}: {value!r} is not a valid Kubernetes name")
-        if not self.bentoml_home.startswith("/"):
-            problems.append(f"bentoml_home: {self.bentoml_home!r} is not an absolute path")
+        if self.image_repo is not None and (problem := repository_problem(self.image_repo)):
+            problems.append(f"image_repo: {problem}")
+        if self.controller_image is not None and not self.controller_image.strip():
+            problems.append("controller_image: is empty")
         if problems:
             raise RenderError(problems)

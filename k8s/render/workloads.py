@@ -7,10 +7,16 @@ Why the pod looks the way it does:
   proxies and gateways stop routing to the pod before it stops listening, and the grace period
   leaves the server time to finish what it holds after that. A rolling update never takes a
   ready pod away before its replacement is ready (maxUnavailable 0, maxSurge 1).
+* Each version runs its own image (`images`), the one `mlcanary build` made for it, with the
+  image's entrypoint: the image holds that version's model store (``BENTOML_HOME``) and serves
+  ``MLCANARY_MODEL``. The pod sets ``MLCANARY_MODEL`` anyway, so that an image holding another
+  version never becomes ready (the model is not in its store) instead of serving under this
+  version's name, and ``BENTOML_PORT``, so that the server listens where the probes, the
+  Service and the ServiceMonitor look.
 * Least privilege (`security`), and no API token: the server never talks to the API server.
-  The root filesystem is read-only; what the server writes goes to emptyDirs: ``/tmp`` (the
-  Prometheus multiprocess files of its workers) and ``MLCANARY_HOME`` (the feedback ledger).
-  The model store in the image is only read.
+  The root filesystem is read-only; the server writes only under ``/tmp`` (the Prometheus
+  multiprocess files of its workers, and the feedback ledger in the image's
+  ``MLCANARY_HOME=/tmp/mlcanary``), an emptyDir. The model store in the image is only read.
 * The feedback HMAC key comes from a Secret through the kubelet, so every replica of every
   version verifies the same tokens while the controller never needs access to Secrets.
 * The feedback ledger is per pod: a token replayed at another pod is counted again there. It
@@ -25,12 +31,8 @@ from typing import Any
 
 from mlcanary.k8s import naming
 from mlcanary.k8s.render.options import RenderOptions
-from mlcanary.k8s.render.security import (
-    SCRATCH,
-    container_security_context,
-    pod_security_context,
-    scratch_env,
-)
+from mlcanary.k8s.render.security import SCRATCH, container_security_context, pod_security_context
+from mlcanary.serving.image.names import version_image
 
 __all__ = [
     "PRESTOP_SLEEP_S",
@@ -43,7 +45,6 @@ __all__ = [
 
 PRESTOP_SLEEP_S = 5
 TERMINATION_GRACE_S = 30
-MLCANARY_HOME = "/var/lib/mlcanary"
 
 
 def labels(model: str, version: str | None = None) -> dict[str, str]:
@@ -61,11 +62,11 @@ def _metadata(name: str, namespace: str, model: str, version: str | None) -> dic
     return {"name": name, "namespace": namespace, "labels": labels(model, version)}
 
 
-def _env(model: str, options: RenderOptions, gpu: bool) -> list[dict[str, Any]]:
+def _env(model: str, version: str, gpu: bool) -> list[dict[str, Any]]:
     return [
-        {"name": "BENTOML_HOME", "value": options.bentoml_home},
-        {"name": "MLCANARY_HOME", "value": MLCANARY_HOME},
-        *scratch_env(),
+        {"name": "MLCANARY_MODEL", "value": f"{model}:{version}"},
+        {"name": "BENTOML_PORT", "value": str(naming.SERVING_PORT)},
+        # A pod that holds a GPU fails rather than serve on the CPU unnoticed ("auto" would).
         {"name": "MLCANARY_DEVICE", "value": "cuda" if gpu else "cpu"},
         {
             "name": "MLCANARY_FEEDBACK_SECRET",
@@ -100,25 +101,11 @@ def _probe(path: str, period_s: int, failures: int) -> dict[str, Any]:
     }
 
 
-def _container(
-    model: str, version: str, image: str, gpu: bool, options: RenderOptions
-) -> dict[str, Any]:
+def _container(model: str, version: str, gpu: bool, options: RenderOptions) -> dict[str, Any]:
     return {
         "name": "server",
-        "image": image,
+        "image": version_image(model, version, gpu=gpu, repository=options.image_repo),
         "imagePullPolicy": "IfNotPresent",
-        "command": [
-            "mlcanary",
-            "serve",
-            "--model",
-            f"{model}:{version}",
-            "--host",
-            "0.0.0.0",  # noqa: S104 (inside the pod: the kubelet and Services reach it)
-            "--port",
-            str(naming.SERVING_PORT),
-            "--device",
-            "cuda" if gpu else "cpu",
-        ],
         "ports": [
             {
                 "name": naming.SERVING_PORT_NAME,
@@ -126,7 +113,7 @@ def _container(
                 "protocol": "TCP",
             }
         ],
-        "env": _env(model, options, gpu),
+        "env": _env(model, version, gpu),
         "resources": _resources(gpu, options),
         # Loading a torch model (and CUDA) can take a while: the startup probe holds the others
         # back for up to 5 minutes instead of letting liveness kill a pod that is still loading.
@@ -135,10 +122,7 @@ def _container(
         "livenessProbe": _probe("/livez", 10, 3),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_S}}},
         "securityContext": container_security_context(),
-        "volumeMounts": [
-            {"name": "tmp", "mountPath": SCRATCH},
-            {"name": "mlcanary-home", "mountPath": MLCANARY_HOME},
-        ],
+        "volumeMounts": [{"name": "tmp", "mountPath": SCRATCH}],
     }
 
 
@@ -155,7 +139,6 @@ def deployment(
     version: str,
     *,
     namespace: str,
-    image: str,
     gpu: bool,
     options: RenderOptions,
     replicas: int | None,
@@ -167,11 +150,8 @@ def deployment(
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": TERMINATION_GRACE_S,
         "securityContext": pod_security_context(),
-        "containers": [_container(model, version, image, gpu, options)],
-        "volumes": [
-            {"name": "tmp", "emptyDir": {}},
-            {"name": "mlcanary-home", "emptyDir": {}},
-        ],
+        "containers": [_container(model, version, gpu, options)],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
         **(_gpu_placement() if gpu else {}),
     }
     spec: dict[str, Any] = {

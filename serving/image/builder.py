@@ -13,7 +13,6 @@ has succeeded, so a failure leaves no half-built tag behind.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,13 @@ from mlcanary.models.digest import verify_sha256
 from mlcanary.models.registry import ModelRef, get_version
 from mlcanary.serving.image.bento import export_bento
 from mlcanary.serving.image.docker import DockerCli, DockerError
+from mlcanary.serving.image.names import (
+    has_tag,
+    repository_problem,
+    tag_problem,
+    version_image,
+    version_tag,
+)
 from mlcanary.serving.image.wheelhouse import build_wheelhouse, project_root
 
 __all__ = [
@@ -40,12 +46,6 @@ DEFAULT_BASE_IMAGES = {
     "gpu": "nvidia/cuda:12.4.1-runtime-ubuntu22.04",
     "cpu": "python:3.11-slim",
 }
-
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-# A first component is a registry host only with a dot, a port, or as localhost (docker's rule).
-_HOST = r"(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::[0-9]+)?|[A-Za-z0-9-]+:[0-9]+"
-_REPOSITORY = re.compile(rf"(?:(?:{_HOST})/)?{_COMPONENT}(?:/{_COMPONENT})*")
-_TAG = re.compile(r"\w[\w.-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -71,26 +71,20 @@ def image_cache_dir() -> Path:
 
 
 def image_tag(spec: ImageSpec, ref: ModelRef) -> str:
-    default = f"{ref.version}-gpu" if spec.gpu else ref.version
     if spec.tag is None:
-        return f"mlcanary/{ref.name}:{default}"
+        return version_image(ref.name, ref.version, gpu=spec.gpu)
     repository, tag = spec.tag, None
-    if _has_tag(spec.tag):
+    if has_tag(spec.tag):
         repository, _, tag = spec.tag.rpartition(":")
-    if not _REPOSITORY.fullmatch(repository) or (tag is not None and not _TAG.fullmatch(tag)):
+    if repository_problem(repository) or (tag is not None and tag_problem(tag)):
         raise ValueError(f"--tag {spec.tag!r} is not an image name like REPOSITORY[:TAG]")
-    return spec.tag if tag is not None else f"{spec.tag}:{default}"
-
-
-def _has_tag(reference: str) -> bool:
-    """A colon after the last slash is a tag; one before it belongs to a registry's port."""
-    return ":" in reference.rpartition("/")[2]
+    return spec.tag if tag is not None else f"{spec.tag}:{version_tag(ref.version, gpu=spec.gpu)}"
 
 
 def push_target(spec: ImageSpec, tag: str) -> str | None:
     if spec.push is None:
         return None
-    if _has_tag(spec.push) or not _REPOSITORY.fullmatch(spec.push):
+    if repository_problem(spec.push):
         raise ValueError(f"--push {spec.push!r} is not a repository like REGISTRY/REPO")
     return f"{spec.push}:{tag.rpartition(':')[2]}"
 

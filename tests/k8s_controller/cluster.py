@@ -138,7 +138,7 @@ class Cluster:
     def install(self, document: dict[str, Any], *, ready: Iterable[str] = ("v1", "v2")) -> None:
         """Apply the rendering of ``document``; the listed versions' pods report ready."""
         rollout = ModelRollout.model_validate(document)
-        objects = render(rollout, gpu=False, image="mlcanary:test", namespace=NAMESPACE)
+        objects = render(rollout, gpu=False, namespace=NAMESPACE)
         self.apply(o for o in objects if o["kind"] in SERVED)
         for version in ready:
             self.mark_ready(version)
@@ -146,9 +146,17 @@ class Cluster:
     def mark_ready(self, version: str) -> None:
         self.double.mark_ready(NAMESPACE, naming.workload(MODEL, version))
 
-    def controller(self, script: list[Any] | None = None, **options: Any) -> RolloutController:
-        """A controller with its own client, reading ``script`` (good canary by default)."""
-        provider = ScriptedProvider(script if script is not None else stream(60, 0.97))
+    def controller(
+        self,
+        script: list[Any] | None = None,
+        *,
+        provider: ScriptedProvider | None = None,
+        **options: Any,
+    ) -> RolloutController:
+        """A controller with its own client, reading ``provider`` or else ``script`` (good
+        canary by default)."""
+        if provider is None:
+            provider = ScriptedProvider(script if script is not None else stream(60, 0.97))
         self.providers.append(provider)
         controller_client = ApiClient(self.double.configuration())
         self._clients.append(controller_client)

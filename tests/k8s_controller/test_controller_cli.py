@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import typer
 import yaml
@@ -12,6 +15,7 @@ from typer.testing import CliRunner
 from mlcanary.k8s.controller_cli import controller
 from mlcanary.serving.launcher import free_port
 from tests.k8s_controller.cluster import Cluster, rollout_document
+from tests.k8s_controller.scenarios import wait_for
 
 app = typer.Typer()
 app.command()(controller)
@@ -66,3 +70,61 @@ def test_no_cluster_credentials_is_a_usage_error_naming_the_option(
     )
     assert missing.exit_code == 2
     assert "is not a file" in _unboxed(missing.output)
+
+
+def _status(port: int, path: str) -> int | None:
+    try:
+        with httpx.Client(timeout=5) as client:
+            return client.get(f"http://127.0.0.1:{port}{path}").status_code
+    except httpx.TransportError:
+        return None
+
+
+def test_the_running_controller_answers_its_probes_until_stopped(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    document = rollout_document("gateway-api")
+    document["spec"]["metrics"]["address"] = f"http://127.0.0.1:{free_port()}"
+    cluster.install(document)
+    kubeconfig = _kubeconfig(tmp_path / "config", cluster.double.url)
+    port = free_port()
+    # What the rendered controller Deployment runs.
+    command = [
+        sys.executable, "-m", "mlcanary.k8s.controller_cli", "--namespace", "serving",
+        "--kubeconfig", str(kubeconfig), "--drain", "0",
+        "--health-host", "127.0.0.1", "--health-port", str(port),
+    ]  # fmt: skip
+    log = tmp_path / "controller.log"
+    with (
+        log.open("w") as output,
+        subprocess.Popen(command, stdout=output, stderr=output) as process,
+    ):
+        try:
+            wait_for(lambda: _status(port, "/readyz") == 200 or process.poll() is not None, 60)
+            assert process.poll() is None, log.read_text()
+            assert _status(port, "/healthz") == 200
+        finally:
+            process.terminate()
+            code = process.wait(timeout=60)
+    assert code == 0, log.read_text()
+    assert _status(port, "/healthz") is None  # the endpoint went with the controller
+
+
+def test_a_health_port_in_use_is_a_usage_error_naming_the_option(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    kubeconfig = _kubeconfig(tmp_path / "config", cluster.double.url)
+    taken = cluster.double.url.rpartition(":")[2]  # the double listens there
+    result = CliRunner().invoke(
+        app,
+        ["--namespace", "serving", "--kubeconfig", str(kubeconfig), "--health-port", taken],
+    )
+    assert result.exit_code == 2
+    assert "--health-port" in result.output
+    assert f"cannot listen on 127.0.0.1:{taken}" in _unboxed(result.output)
+    short = CliRunner().invoke(
+        app,
+        ["--namespace", "serving", "--kubeconfig", str(kubeconfig), "--stale-after", "10"],
+    )
+    assert short.exit_code == 2
+    assert "must exceed the watch timeout" in _unboxed(short.output)

@@ -5,10 +5,11 @@ Each test renders the manifests with `mlcanary k8s render`, applies them into a 
 (what ``mlcanary controller --once`` does) with scripted metrics, so that the outcome depends on
 the API server's behaviour rather than on traffic, and deletes the namespace.
 
-Needs: permission to create namespaces and CRDs; the serving image in the cluster
-(``MLCANARY_E2E_IMAGE``, default the package's ``mlcanary:VERSION``; with kind, ``kind load
-docker-image``). The replicas router needs nothing else; the Gateway API scenario runs when the
-cluster serves HTTPRoutes.
+Needs: permission to create namespaces and CRDs; the images of digits v1 and v2 that
+``mlcanary build`` makes, in the cluster: pushed with ``--push REPO`` and named by
+``MLCANARY_E2E_IMAGE_REPO=REPO``, or by default the local tags ``mlcanary/digits:v1`` and
+``:v2`` (with kind, ``kind load docker-image``). The replicas router needs nothing else; the
+Gateway API scenario runs when the cluster serves HTTPRoutes.
 
 Without ``KUBECONFIG`` the module is skipped, in CI as well: no cluster exists there, and the
 same scenarios run against the API server double in tests/k8s_controller.
@@ -38,7 +39,7 @@ from kubernetes.client.exceptions import ApiException
 
 from mlcanary.k8s import crd, naming
 from mlcanary.k8s.controller import RolloutController
-from mlcanary.k8s.render import default_image, render
+from mlcanary.k8s.render import RenderOptions, render
 from mlcanary.rollout.metrics.fake import ScriptedProvider
 from mlcanary.rollout.spec import ModelRollout
 from tests.k8s_controller.cluster import MODEL, NAME, apply, plain, rollout_document
@@ -90,9 +91,9 @@ def _install(client: ApiClient, namespace: str, router: str, canary_image: str |
     document = rollout_document(router, **({"replicas": 4} if router == "replicas" else {}))
     document["spec"]["analysis"] = {"interval": f"{TICK_S}s", "minSamples": 100,
                                     "maxDuration": "30s"}  # fmt: skip
-    image = os.environ.get("MLCANARY_E2E_IMAGE", default_image(gpu=False))
+    options = RenderOptions(image_repo=os.environ.get("MLCANARY_E2E_IMAGE_REPO"))
     objects = render(
-        ModelRollout.model_validate(document), gpu=False, image=image, namespace=namespace
+        ModelRollout.model_validate(document), gpu=False, namespace=namespace, options=options
     )
     served = {"Deployment", "Service", "HTTPRoute", "VirtualService", "ModelRollout"}
     chosen = [o for o in objects if o["kind"] in served]

@@ -29,4 +29,4 @@ def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 )
 def rendered(request: pytest.FixtureRequest) -> tuple[str, bool, list[dict[str, Any]]]:
     router, gpu = request.param
-    return router, gpu, render(example(router=router), gpu=gpu, image="mlcanary:test")
+    return router, gpu, render(example(router=router), gpu=gpu)

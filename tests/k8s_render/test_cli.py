@@ -26,10 +26,18 @@ def _spec(tmp_path: Path, router: str = "istio", extra: str = "") -> Path:
 
 def test_render_prints_valid_yaml_that_validate_accepts(tmp_path):
     result = runner.invoke(
-        k8s_app, ["render", "-f", str(_spec(tmp_path)), "--gpu", "--namespace", "ml"]
-    )
+        k8s_app,
+        ["render", "-f", str(_spec(tmp_path)), "--gpu", "--namespace", "ml",
+         "--image-repo", "registry.example:5000/ml/digits"],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     documents = list(yaml.safe_load_all(result.stdout))
+    images = {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"]
+        for d in documents
+        if d["kind"] == "Deployment"
+    }
+    assert images["digits-v2"] == "registry.example:5000/ml/digits:v2-gpu"
     assert [d["kind"] for d in documents].count("VirtualService") == 1
     assert {d["metadata"].get("namespace") for d in documents} == {None, "ml"}
     manifest = tmp_path / "all.yaml"
@@ -58,6 +66,11 @@ def test_a_local_router_and_bad_flags_exit_2(tmp_path):
     )
     assert flags.exit_code == 2
     assert "--autoscale-metric: 'memory'" in flags.output
+    repo = runner.invoke(
+        k8s_app, ["render", "-f", str(_spec(tmp_path)), "--image-repo", "reg.example/d:v1"]
+    )
+    assert repo.exit_code == 2
+    assert "--image-repo: 'reg.example/d:v1' has a tag" in repo.output
     missing = runner.invoke(k8s_app, ["render", "-f", str(tmp_path / "absent.yaml")])
     assert missing.exit_code == 2
     assert "--file: cannot read" in missing.output

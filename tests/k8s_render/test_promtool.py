@@ -33,7 +33,7 @@ RULES_TEST = Path(__file__).with_name("rules_test.yaml")
 
 def _write_rules(directory: Path, *, gpu: bool, router: str = "gateway-api") -> int:
     """Write the rendering's rule groups to rules.yaml; how many rules they hold."""
-    objects = render(example(router=router), gpu=gpu, image="i", namespace="default")
+    objects = render(example(router=router), gpu=gpu, namespace="default")
     (rule,) = by_kind(objects, "PrometheusRule")
     (directory / "rules.yaml").write_text(yaml.safe_dump(rule["spec"]))
     return sum(len(group["rules"]) for group in rule["spec"]["groups"])

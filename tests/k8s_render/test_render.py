@@ -62,11 +62,11 @@ def test_gpu_deployments_ask_for_a_gpu_and_land_on_gpu_nodes(rendered: Rendered)
                 "tolerations"
             ]
             assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
-            assert container["command"][-2:] == ["--device", "cuda"]
         else:
             assert "nvidia.com/gpu" not in container["resources"]["limits"]
             assert not {"runtimeClassName", "tolerations", "nodeSelector"} & pod.keys()
-            assert container["command"][-2:] == ["--device", "cpu"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["MLCANARY_DEVICE"] == ("cuda" if gpu else "cpu")
 
 
 def test_pods_are_least_privileged(rendered: Rendered):
@@ -74,6 +74,8 @@ def test_pods_are_least_privileged(rendered: Rendered):
     for deployment in by_kind(objects, "Deployment"):
         pod = _pod(deployment)
         assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] == 10001  # the user the images run as
+        assert pod["securityContext"]["runAsGroup"] != 0
         for container in pod["containers"]:
             context = container["securityContext"]
             assert context["readOnlyRootFilesystem"] is True
@@ -104,14 +106,24 @@ def test_serving_pods_drain_before_they_stop(rendered: Rendered):
 
 
 def test_serving_pods_run_the_version_and_take_the_feedback_key_from_a_secret(rendered: Rendered):
-    _, _, objects = rendered
+    _, gpu, objects = rendered
     assert not by_kind(objects, "Secret")
     for deployment in _serving(objects):
         version = deployment["metadata"]["labels"][naming.VERSION_LABEL]
-        (container,) = _pod(deployment)["containers"]
-        assert container["command"][:4] == ["mlcanary", "serve", "--model", f"digits:{version}"]
+        pod = _pod(deployment)
+        (container,) = pod["containers"]
+        # The version's own image, with the entrypoint it was built with.
+        assert container["image"] == f"mlcanary/digits:{version}{'-gpu' if gpu else ''}"
+        assert not {"command", "args"} & container.keys()
         assert deployment["metadata"]["name"] == naming.workload("digits", version)
         env = {e["name"]: e for e in container["env"]}
+        assert env["MLCANARY_MODEL"]["value"] == f"digits:{version}"
+        assert env["BENTOML_PORT"]["value"] == str(container["ports"][0]["containerPort"])
+        # Nothing that would point the server away from what the image holds or writes to.
+        assert not {"BENTOML_HOME", "MLCANARY_HOME", "MLCANARY_LEDGER"} & env.keys()
+        # Everything the server writes goes to /tmp (the image's MLCANARY_HOME is under it).
+        assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+        assert pod["volumes"] == [{"name": "tmp", "emptyDir": {}}]
         assert env["MLCANARY_FEEDBACK_SECRET"]["valueFrom"]["secretKeyRef"] == {
             "name": "digits-feedback",
             "key": "secret",
@@ -123,7 +135,6 @@ def test_routes_start_with_all_traffic_on_stable():
     gateway = render(
         example(router="gateway-api"),
         gpu=False,
-        image="i",
         options=RenderOptions(gateway="edge", gateway_namespace="infra"),
     )
     (route,) = by_kind(gateway, "HTTPRoute")
@@ -139,7 +150,7 @@ def test_routes_start_with_all_traffic_on_stable():
     refs = route["spec"]["rules"][0]["backendRefs"]
     assert [(r["name"], r["weight"]) for r in refs] == [("digits-v1", 100), ("digits-v2", 0)]
 
-    (service,) = by_kind(render(example(router="istio"), gpu=False, image="i"), "VirtualService")
+    (service,) = by_kind(render(example(router="istio"), gpu=False), "VirtualService")
     destinations = service["spec"]["http"][0]["route"]
     assert [(d["destination"]["host"], d["weight"]) for d in destinations] == [
         ("digits-v1", 100),
@@ -149,12 +160,12 @@ def test_routes_start_with_all_traffic_on_stable():
 
 def test_the_replica_router_carries_the_split_in_replica_counts():
     spec = example(router="replicas")
-    objects = render(spec, gpu=False, image="i")
+    objects = render(spec, gpu=False)
     replicas = {d["metadata"]["name"]: d["spec"]["replicas"] for d in _serving(objects)}
     assert replicas == {"digits-v1": DEFAULT_TOTAL_REPLICAS, "digits-v2": 0}
     router = spec.spec.router.model_copy(update={"replicas": 20})
     twenty = spec.model_copy(update={"spec": spec.spec.model_copy(update={"router": router})})
-    assert [d["spec"]["replicas"] for d in _serving(render(twenty, gpu=False, image="i"))] == [
+    assert [d["spec"]["replicas"] for d in _serving(render(twenty, gpu=False))] == [
         20,
         0,
     ]
@@ -166,7 +177,6 @@ def test_autoscaled_deployments_leave_the_count_to_the_autoscaler():
     objects = render(
         example(),
         gpu=False,
-        image="i",
         options=RenderOptions(autoscale_metric="requests", replicas=3),
     )
     assert all("replicas" not in d["spec"] for d in _serving(objects))
@@ -189,13 +199,14 @@ def test_the_service_monitor_scrapes_version_services_only(rendered: Rendered):
 
 def test_namespace_comes_from_the_flag_then_the_spec():
     spec = example()
-    assert {
-        o["metadata"].get("namespace") for o in render(spec, gpu=False, image="i", namespace="ml")
-    } == {None, "ml"}
+    assert {o["metadata"].get("namespace") for o in render(spec, gpu=False, namespace="ml")} == {
+        None,
+        "ml",
+    }
     placed = spec.model_copy(
         update={"metadata": spec.metadata.model_copy(update={"namespace": "team"})}
     )
-    assert {o["metadata"].get("namespace") for o in render(placed, gpu=False, image="i")} == {
+    assert {o["metadata"].get("namespace") for o in render(placed, gpu=False)} == {
         None,
         "team",
     }
@@ -203,7 +214,7 @@ def test_namespace_comes_from_the_flag_then_the_spec():
 
 def test_a_local_router_or_a_non_label_version_is_refused_naming_the_field():
     with pytest.raises(RenderError) as caught:
-        render(load_spec((EXAMPLES / "better-canary.yaml").read_text()), gpu=False, image="i")
+        render(load_spec((EXAMPLES / "better-canary.yaml").read_text()), gpu=False)
     assert caught.value.problems[0].startswith("spec.router.type: 'local'")
     spec = example()
     odd = spec.model_copy(
@@ -216,7 +227,7 @@ def test_a_local_router_or_a_non_label_version_is_refused_naming_the_field():
     with pytest.raises(
         RenderError, match=r"spec\.canary\.version: 'v2-' must end with a letter or digit"
     ):
-        render(odd, gpu=False, image="i")
+        render(odd, gpu=False)
 
 
 def test_bad_options_are_refused_naming_the_option():
@@ -227,7 +238,56 @@ def test_bad_options_are_refused_naming_the_option():
 
 
 def test_an_invalid_rendered_object_fails_loudly():
+    options = RenderOptions(target_cpu_percent=50.5)  # type: ignore[arg-type]
     with pytest.raises(InvalidManifestError) as caught:
-        render(example(), gpu=False, image=3000)  # type: ignore[arg-type]
-    where = "Deployment/digits-v1: spec.template.spec.containers[0].image"
-    assert f"{where}: 3000 is not of type 'string', 'null'" in caught.value.problems
+        render(example(), gpu=False, options=options)
+    where = "HorizontalPodAutoscaler/digits-v1: spec.metrics[0].resource.target.averageUtilization"
+    assert f"{where}: 50.5 is not of type 'integer', 'null'" in caught.value.problems
+
+
+def test_versions_run_the_images_pushed_under_the_image_repository():
+    options = RenderOptions(image_repo="registry.example/ml/digits")
+    objects = render(example(), gpu=True, options=options)
+    images = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"]
+              for d in by_kind(objects, "Deployment")}  # fmt: skip
+    assert images == {
+        naming.CONTROLLER: "registry.example/ml/digits:v1-gpu",  # the stable version's
+        "digits-v1": "registry.example/ml/digits:v1-gpu",
+        "digits-v2": "registry.example/ml/digits:v2-gpu",
+    }
+    chosen = render(example(), gpu=False, options=RenderOptions(controller_image="ops/ctl:1"))
+    (controller,) = [d for d in by_kind(chosen, "Deployment") if d not in _serving(chosen)]
+    assert _pod(controller)["containers"][0]["image"] == "ops/ctl:1"
+
+
+def test_the_controller_is_probed_on_its_health_endpoint(rendered: Rendered):
+    _, _, objects = rendered
+    (controller,) = [d for d in by_kind(objects, "Deployment") if d not in _serving(objects)]
+    (container,) = _pod(controller)["containers"]
+    command = container["command"]
+    assert command[:3] == ["python", "-m", "mlcanary.k8s.controller_cli"]
+    # Listening where the kubelet reaches it, on the port the probes name.
+    assert command[command.index("--health-host") + 1] == "0.0.0.0"
+    (port,) = container["ports"]
+    assert command[command.index("--health-port") + 1] == str(port["containerPort"])
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port["name"]}
+
+
+def test_an_image_repository_with_a_tag_or_bad_characters_is_refused():
+    with pytest.raises(RenderError, match=r"image_repo: 'ml/digits:v2' has a tag"):
+        RenderOptions(image_repo="ml/digits:v2")
+    with pytest.raises(RenderError, match=r"image_repo: 'ML/Digits' is not an image repository"):
+        RenderOptions(image_repo="ML/Digits")
+
+
+def test_a_model_name_that_cannot_name_an_image_needs_an_image_repository():
+    spec = example()
+    odd = spec.model_copy(update={"spec": spec.spec.model_copy(update={"model": "dig..its"})})
+    with pytest.raises(RenderError, match=r"spec\.model: 'dig\.\.its' cannot name an image"):
+        render(odd, gpu=False)
+    objects = render(odd, gpu=False, options=RenderOptions(image_repo="reg.example/digits"))
+    assert {_pod(d)["containers"][0]["image"] for d in _serving(objects)} == {
+        "reg.example/digits:v1",
+        "reg.example/digits:v2",
+    }

@@ -1,0 +1,137 @@
+"""The controller's liveness and readiness, over HTTP for the kubelet's probes.
+
+Why liveness is "the loop came round lately" and not "the API server answers": the loop waits
+for an unreachable API server by itself and lists again when it is back, which a restart would
+not do better; what only a restart cures is a loop that no longer moves, a request that hangs
+with no timeout (a watch whose connection went silent) or a tick that never returns. So the loop
+marks each step it completes (`LoopProgress.beat`), and ``/healthz`` answers 503 once no step
+was marked for longer than the bound, which has to exceed the longest step the loop takes when
+nothing is wrong (a watch, ``watch_timeout_s``). ``/readyz`` answers 200 once the rollouts have
+been listed: before that the controller has not seen what it is to run.
+
+`http.server` in a daemon thread: two fixed answers need no framework, and the probe must not
+share the loop's thread, or a stuck loop would also stop the answer that reports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+__all__ = ["HEALTH_PORT", "STALE_AFTER_S", "HealthServer", "LoopProgress"]
+
+HEALTH_PORT = 8081
+# Four default watches (30 s each) without a step: far from any healthy loop, and still a
+# restart within minutes of the loop stopping.
+STALE_AFTER_S = 120.0
+
+logger = logging.getLogger("mlcanary.k8s")
+
+
+class LoopProgress:
+    """When the controller's loop last completed a step, and whether it has listed yet.
+
+    ``monotonic`` is injectable so that tests move time instead of waiting for it."""
+
+    def __init__(
+        self,
+        stale_after_s: float = STALE_AFTER_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if stale_after_s <= 0:
+            raise ValueError(f"stale_after_s: {stale_after_s} must be above 0")
+        self.stale_after_s = stale_after_s
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        # Alive from the start: the first list may take a while against a busy API server.
+        self._last = monotonic()
+        self._listed = False
+
+    def beat(self) -> None:
+        with self._lock:
+            self._last = self._monotonic()
+
+    def listed(self) -> None:
+        with self._lock:
+            self._last = self._monotonic()
+            self._listed = True
+
+    def liveness(self) -> tuple[bool, str]:
+        with self._lock:
+            idle = self._monotonic() - self._last
+        if idle > self.stale_after_s:
+            return False, f"stalled: the loop made no progress for {idle:.0f}s"
+        return True, "ok"
+
+    def readiness(self) -> tuple[bool, str]:
+        with self._lock:
+            listed = self._listed
+        return (True, "ok") if listed else (False, "the rollouts have not been listed yet")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        progress = self.server.progress
+        checks = {"/healthz": progress.liveness, "/readyz": progress.readiness}
+        check = checks.get(self.path.partition("?")[0])
+        if check is None:
+            self._send(HTTPStatus.NOT_FOUND, "not found: /healthz and /readyz are served")
+            return
+        ok, message = check()
+        self._send(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, message)
+
+    def _send(self, status: HTTPStatus, message: str) -> None:
+        body = f"{message}\n".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("health: " + format, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], progress: LoopProgress) -> None:
+        self.progress = progress
+        super().__init__(address, _Handler)
+
+
+class HealthServer:
+    """``/healthz`` and ``/readyz`` of ``progress`` on ``host:port`` while the block runs; port
+    0 takes a free one (``.port`` says which). Raises OSError when it cannot listen."""
+
+    def __init__(self, progress: LoopProgress, host: str, port: int) -> None:
+        self._server = _Server((host, port), progress)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="controller-health", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def __enter__(self) -> HealthServer:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._thread.join()
+        self._server.server_close()
