@@ -2,9 +2,11 @@
 
 Doubling from a start rate brackets the capacity in a few levels whatever its order of magnitude
 (10 req/s or 10,000); bisection then narrows the bracket to ``resolution`` (relative), each level
-halving it. A level that fails is never retried: the search assumes that more load is never
-easier to serve, which holds for a queue-like server. The search refuses to claim a capacity when
-the load generator, not the target, could not keep up (`verdict.judge`).
+halving it. A level the target fails is never retried: the search assumes that more load is
+never easier to serve, which holds for a queue-like server. A level the load generator could not
+produce (`verdict.judge`) is measured again, ``generator_retries`` times: a generator sharing its
+machine can stall for a moment while another process holds its core, and that says nothing of
+the target. When it falls behind again, the search refuses to claim a capacity.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class SearchSettings:
     min_rps: float = 1.0
     max_rps: float = 100_000.0
     max_levels: int = 16
+    generator_retries: int = 1
 
     def __post_init__(self) -> None:
         if not 0 < self.min_rps <= self.start_rps <= self.max_rps:
@@ -46,6 +49,8 @@ class SearchSettings:
             raise ValueError(f"resolution must be within (0, 1), got {self.resolution}")
         if self.max_levels < 1:
             raise ValueError(f"max_levels must be at least 1, got {self.max_levels}")
+        if self.generator_retries < 0:
+            raise ValueError(f"generator_retries must be >= 0, got {self.generator_retries}")
 
 
 @dataclass(frozen=True)
@@ -88,10 +93,14 @@ def search_capacity(
         return SearchResult(status, message, capacity, levels)
 
     rate = settings.start_rps
+    retries = settings.generator_retries
     while len(levels) < settings.max_levels:
         judged = JudgedLevel(level := runner.run(rate), judge(level, objective))
         levels.append(judged)
         on_level(judged)
+        if judged.verdict.generator_limited and retries > 0:
+            retries -= 1
+            continue
         if judged.verdict.generator_limited:
             floor = f"; the target sustained {good.achieved_rps:.1f} req/s" if good else ""
             return result(

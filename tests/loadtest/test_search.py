@@ -42,7 +42,7 @@ def test_a_saturated_generator_refuses_to_claim_a_capacity() -> None:
     result = search_capacity(runner, OBJECTIVE, SearchSettings(start_rps=25))
     assert result.status is SearchStatus.GENERATOR_LIMITED
     assert result.capacity is None
-    assert runner.offered == [25, 50, 100, 200]
+    assert runner.offered == [25, 50, 100, 200, 200]  # measured twice before refusing
     assert "no capacity claimed" in result.message
     assert "the target sustained 100.0 req/s" in result.message
 
@@ -52,6 +52,22 @@ def test_a_generator_that_misses_the_offered_rate_refuses_too() -> None:
     result = search_capacity(runner, OBJECTIVE, SearchSettings(start_rps=50))
     assert result.status is SearchStatus.GENERATOR_LIMITED
     assert "the generator fell behind" in result.message
+
+
+def test_a_level_the_generator_fell_behind_on_once_is_measured_again() -> None:
+    runner = ScriptedLevelRunner(capacity_rps=130, stalls=1)
+    result = search_capacity(runner, OBJECTIVE, SearchSettings(start_rps=10, resolution=0.1))
+    assert runner.offered == [10, 10, 20, 40, 80, 160, 120, 140, 130]
+    assert result.status is SearchStatus.FOUND
+    assert result.capacity_rps == 130
+    assert result.levels[0].verdict.generator_limited
+
+
+def test_with_no_retries_one_stall_is_enough_to_refuse() -> None:
+    runner = ScriptedLevelRunner(capacity_rps=130, stalls=1)
+    settings = SearchSettings(start_rps=10, generator_retries=0)
+    assert search_capacity(runner, OBJECTIVE, settings).status is SearchStatus.GENERATOR_LIMITED
+    assert runner.offered == [10]
 
 
 def test_the_maximum_rate_sustained_is_a_lower_bound() -> None:
@@ -85,6 +101,7 @@ def test_running_out_of_levels_leaves_the_bracket_unresolved() -> None:
         ({"start_rps": 10, "max_rps": 5}, "max_rps"),
         ({"resolution": 1.5}, "resolution"),
         ({"max_levels": 0}, "max_levels"),
+        ({"generator_retries": -1}, "generator_retries"),
     ],
 )
 def test_bad_settings_name_the_field(kwargs, field) -> None:
