@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from kubernetes import watch
@@ -56,6 +56,7 @@ from mlcanary.k8s.routers.istio import IstioRouter
 from mlcanary.k8s.routers.replicas import DEFAULT_TOTAL_REPLICAS, ReplicasRouter
 from mlcanary.k8s.status_store import ModelRolloutStatusStore
 from mlcanary.k8s.workloads import KubernetesWorkloads
+from mlcanary.rollout.clock import utcnow
 from mlcanary.rollout.controller import Controller, TickReport
 from mlcanary.rollout.metrics.base import MetricsProvider
 from mlcanary.rollout.metrics.prometheus import PrometheusProvider
@@ -78,10 +79,6 @@ _EVENTS: dict[Action, tuple[Literal["Normal", "Warning"], str]] = {
     Action.PROMOTE: ("Normal", "Promoted"),
     Action.ROLLBACK: ("Warning", "RolledBack"),
 }
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def prometheus_metrics(rollout: ModelRollout) -> MetricsProvider:
@@ -124,7 +121,7 @@ class RolloutController:
         namespace: str,
         *,
         metrics: MetricsFactory = prometheus_metrics,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
         drain_s: float = 10.0,
         conflict_retries: int = 3,

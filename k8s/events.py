@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from kubernetes.client import (
@@ -24,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from mlcanary.k8s import naming
+from mlcanary.rollout.clock import utcnow
 from mlcanary.rollout.spec import API_VERSION, KIND
 
 __all__ = ["EventRecorder"]
@@ -32,16 +33,12 @@ logger = logging.getLogger("mlcanary.k8s")
 _MESSAGE_LIMIT = 1024
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class EventRecorder:
     def __init__(
         self,
         api: CoreV1Api,
         namespace: str,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._api = api
         self._namespace = namespace

@@ -25,7 +25,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from kubernetes.client import CustomObjectsApi
@@ -34,6 +34,7 @@ from kubernetes.client.exceptions import ApiException
 from mlcanary.k8s import crd
 from mlcanary.k8s.api_objects import CONFLICT, MERGE_PATCH, NOT_FOUND, custom_object
 from mlcanary.k8s.conditions import with_conditions
+from mlcanary.rollout.clock import utcnow
 from mlcanary.rollout.spec import API_VERSION, KIND
 from mlcanary.rollout.status import RolloutStatus
 from mlcanary.rollout.store.base import Command, ConflictError, StoredStatus
@@ -51,16 +52,12 @@ class _Loaded:
     last_command: str | None  # the value the status says was carried out
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class ModelRolloutStatusStore:
     def __init__(
         self,
         api: CustomObjectsApi,
         namespace: str,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._api = api
         self._namespace = namespace

@@ -3,19 +3,15 @@ what a million requests cost on each: the cheaper per request is not always the 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mlcanary.loadtest.cost import cost_per_million
-from mlcanary.loadtest.report import plot_latency
+from mlcanary.loadtest.report import plot_latency, write_report_files
 
 __all__ = ["comparison_document", "write_comparison_report"]
-
-_DPI = 110
 
 
 def _side(label: str, doc: dict[str, Any], hourly_price: float) -> dict[str, Any]:
@@ -84,16 +80,11 @@ def _markdown(doc: dict[str, Any]) -> str:
 
 
 def write_comparison_report(doc: dict[str, Any], out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path, png_path = (out / f"compare.{ext}" for ext in ("json", "md", "png"))
-    json_path.write_text(json.dumps(doc, indent=2) + "\n")
-    md_path.write_text(_markdown(doc))
-    figure = Figure(figsize=(14, 5), dpi=_DPI, layout="constrained")
-    FigureCanvasAgg(figure)
-    grid = figure.add_gridspec(1, 2)
-    for index, side in enumerate(doc["sides"]):
-        column = figure.add_subfigure(grid[0, index])
-        cost = _cell(side["cost_per_million"], ".3f")
-        plot_latency(column, f"{side['label']}: {cost} per million requests", side["report"])
-    figure.savefig(png_path, format="png", dpi=_DPI, facecolor="white")
-    return [json_path, md_path, png_path]
+    def draw(figure: Figure) -> None:
+        grid = figure.add_gridspec(1, 2)
+        for index, side in enumerate(doc["sides"]):
+            column = figure.add_subfigure(grid[0, index])
+            cost = _cell(side["cost_per_million"], ".3f")
+            plot_latency(column, f"{side['label']}: {cost} per million requests", side["report"])
+
+    return write_report_files(doc, out, "compare", markdown=_markdown(doc), size=(14, 5), draw=draw)

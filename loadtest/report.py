@@ -8,6 +8,7 @@ recognise. Every level is in the table, including the failed ones, with the reas
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,13 +108,35 @@ def plot_latency(figure: Figure | SubFigure, title: str, doc: dict[str, Any]) ->
     axes.legend()
 
 
-def write_capacity_report(doc: dict[str, Any], out: Path, stem: str = "capacity") -> list[Path]:
+def write_report_files(
+    doc: dict[str, Any],
+    out: Path,
+    stem: str,
+    *,
+    markdown: str,
+    size: tuple[float, float],
+    draw: Callable[[Figure], None],
+) -> list[Path]:
+    """The three forms of a report, side by side in ``out``: ``stem``.json, .md and .png."""
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path, png_path = (out / f"{stem}.{ext}" for ext in ("json", "md", "png"))
     json_path.write_text(json.dumps(doc, indent=2) + "\n")
-    md_path.write_text(_markdown(doc))
-    figure = Figure(figsize=(8, 5), dpi=_DPI, layout="constrained")
+    md_path.write_text(markdown)
+    figure = Figure(figsize=size, dpi=_DPI, layout="constrained")
     FigureCanvasAgg(figure)
-    plot_latency(figure, f"latency against throughput: {doc['target']}", doc)
+    draw(figure)
     figure.savefig(png_path, format="png", dpi=_DPI, facecolor="white")
     return [json_path, md_path, png_path]
+
+
+def write_capacity_report(doc: dict[str, Any], out: Path, stem: str = "capacity") -> list[Path]:
+    return write_report_files(
+        doc,
+        out,
+        stem,
+        markdown=_markdown(doc),
+        size=(8, 5),
+        draw=lambda figure: plot_latency(
+            figure, f"latency against throughput: {doc['target']}", doc
+        ),
+    )

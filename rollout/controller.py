@@ -20,9 +20,10 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from mlcanary.rollout.clock import utcnow
 from mlcanary.rollout.decision import Decision, apply_command, decide
 from mlcanary.rollout.metrics.base import MetricsProvider, MetricsUnavailableError, Target
 from mlcanary.rollout.observations import ArmCounters, Observation, histogram_quantile
@@ -36,10 +37,6 @@ from mlcanary.rollout.workloads import WorkloadNotReadyError, Workloads
 __all__ = ["Controller", "TickReport"]
 
 logger = logging.getLogger("mlcanary.rollout")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,7 @@ class Controller:
     workloads: Workloads
     timeline: Path | None = None
     drain_s: float = 2.0
-    clock: Callable[[], datetime] = _utcnow
+    clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     _backends: dict[str, str] = field(default_factory=dict)
 

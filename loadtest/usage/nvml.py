@@ -1,44 +1,43 @@
-"""GPU utilization of this machine's NVIDIA devices, through NVML (nvidia-ml-py).
+"""GPU utilization of this machine's NVIDIA devices, read through `mlcanary.gpu.nvml`.
 
 NVML's own utilization is the share of its last sample period (about a second) in which a kernel
-ran; sampled at every window and averaged over devices. Without a driver or a device, every
-sample is None and `available` says so once.
+ran; sampled at every window and averaged over devices, in percent. Without a driver or a device,
+every sample is None and `reason` says why once.
 """
 
 from __future__ import annotations
 
 import contextlib
 
-import pynvml  # type: ignore[import-untyped]
+from mlcanary.gpu import nvml
 
 __all__ = ["NvmlGpu"]
 
 
 class NvmlGpu:
     def __init__(self) -> None:
-        self.available = False
+        self._stack = contextlib.ExitStack()
+        self._session: nvml.NvmlSession | None = None
         self.reason = "no GPU"
         try:
-            pynvml.nvmlInit()
-            self._handles = [
-                pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())
-            ]
-        except pynvml.NVMLError as error:
-            self.reason = f"no GPU ({error})" if str(error) else "no GPU"
-            self._handles = []
-        self.available = bool(self._handles)
+            self._session = self._stack.enter_context(nvml.nvml_session())
+        except nvml.NoGpuError as error:
+            self.reason = f"no GPU ({error})"
+
+    @property
+    def available(self) -> bool:
+        return self._session is not None
 
     def sample(self) -> float | None:
-        if not self.available:
+        if self._session is None:
             return None
-        values = []
-        for handle in self._handles:
-            with contextlib.suppress(pynvml.NVMLError):
-                values.append(float(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu))
+        try:
+            readings = self._session.readings()
+        except nvml.load_library().NVMLError:
+            return None  # a device that failed this once; the next window asks again
+        values = [r.utilization_ratio * 100 for r in readings if r.utilization_ratio is not None]
         return sum(values) / len(values) if values else None
 
     def close(self) -> None:
-        if self.available:
-            with contextlib.suppress(pynvml.NVMLError):
-                pynvml.nvmlShutdown()
-            self.available = False
+        self._session = None
+        self._stack.close()

@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from mlcanary.gpu import nvml
+from mlcanary.gpu.nvml_fake import FakeDevice, FakeNvml
 from mlcanary.loadtest.usage.metrics_endpoint import MetricsEndpointCpu, MetricsEndpointGpu
 from mlcanary.loadtest.usage.nvml import NvmlGpu
 from mlcanary.loadtest.usage.process_cpu import ProcessTreeCpu
@@ -112,3 +114,18 @@ def test_nvml_reads_the_gpus_or_says_there_are_none() -> None:
             assert gpu.sample() is None
     finally:
         gpu.close()
+
+
+def test_nvml_utilization_is_the_mean_over_devices_in_percent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    devices = [FakeDevice(utilization_percent=30), FakeDevice(utilization_percent=None)]
+    devices.append(FakeDevice(utilization_percent=90))
+    monkeypatch.setattr(nvml, "load_library", lambda: FakeNvml(devices))
+    gpu = NvmlGpu()
+    try:
+        assert gpu.available
+        assert gpu.sample() == pytest.approx(60.0)
+    finally:
+        gpu.close()
+    assert gpu.sample() is None
