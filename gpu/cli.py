@@ -7,13 +7,12 @@ A machine without a GPU or driver is a normal answer (exit 0), so scripts and CI
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from mlcanary.console import console
 from mlcanary.gpu.nvml import GpuInventory, read_inventory
 
 __all__ = ["gpu_app"]
@@ -62,4 +61,4 @@ def info(
     elif not inventory.gpus:
         typer.echo(f"no NVIDIA GPU visible: {inventory.reason}")
     else:
-        Console(width=None if sys.stdout.isatty() else 140).print(_table(inventory))
+        console.print(_table(inventory))

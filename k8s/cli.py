@@ -1,8 +1,8 @@
 """``mlcanary k8s``: render a rollout's manifests, print the CRD, validate any manifests.
 
-Exit codes: 0 done; 1 a manifest is invalid (``validate``), or a rendered object failed
-validation (a renderer defect: nothing is printed); 2 bad input (a spec, a flag or a file that
-cannot be read), each problem naming its field.
+Exit codes (`ExitCode`): OK; ERROR when a manifest is invalid (``validate``), or a rendered
+object failed validation (a renderer defect: nothing is printed); INVALID for bad input (a spec,
+a flag or a file that cannot be read), each problem naming its field.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.console import Console
 
+from mlcanary.console import ExitCode, err, fail, read_rollout
 from mlcanary.k8s.crd import crd
 from mlcanary.k8s.render import (
     InvalidManifestError,
@@ -25,21 +25,10 @@ from mlcanary.k8s.render import (
 )
 from mlcanary.k8s.render.options import AutoscaleMetric
 from mlcanary.k8s.validation import KUBERNETES_VERSION, validate_object
-from mlcanary.rollout.spec import SpecError, load_spec
 
 __all__ = ["k8s_app"]
 
 k8s_app = typer.Typer(no_args_is_help=True, help="Kubernetes manifests: render and validate.")
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-EXIT_INVALID = 1
-EXIT_USAGE = 2
-
-
-def _fail(lines: list[str], code: int) -> typer.Exit:
-    for line in lines:
-        err.print(f"[bold red]error:[/] {line}", markup=True)
-    return typer.Exit(code)
 
 
 @k8s_app.command("render")
@@ -78,17 +67,9 @@ def render_command(
     ] = None,
 ) -> None:
     """Everything a cluster needs for one rollout, validated, as YAML or a kustomize tree."""
-    try:
-        rollout = load_spec(file.read_text())
-    except OSError as exc:
-        raise _fail([f"--file: cannot read {file}: {exc.strerror}"], EXIT_USAGE) from None
-    except SpecError as exc:
-        lines = [f"{file}: {path}: {problem}" for path, problem in exc.problems]
-        raise _fail(lines, EXIT_USAGE) from None
+    rollout = read_rollout(file)
     if autoscale_metric not in ("cpu", "requests"):
-        raise _fail(
-            [f"--autoscale-metric: {autoscale_metric!r} is not cpu or requests"], EXIT_USAGE
-        )
+        fail([f"--autoscale-metric: {autoscale_metric!r} is not cpu or requests"], ExitCode.INVALID)
     metric: AutoscaleMetric = "cpu" if autoscale_metric == "cpu" else "requests"
     try:
         options = RenderOptions(
@@ -105,20 +86,20 @@ def render_command(
             f"--{field.replace('_', '-')}:{rest}"
             for field, _, rest in (problem.partition(":") for problem in exc.problems)
         ]
-        raise _fail(flags, EXIT_USAGE) from None
+        fail(flags, ExitCode.INVALID)
     try:
         objects = render(rollout, gpu=gpu, namespace=namespace, options=options)
     except RenderError as exc:
-        raise _fail(exc.problems, EXIT_USAGE) from None
+        fail(exc.problems, ExitCode.INVALID)
     except InvalidManifestError as exc:
-        raise _fail(["a rendered object is invalid:", *exc.problems], EXIT_INVALID) from None
+        fail(["a rendered object is invalid:", *exc.problems], ExitCode.ERROR)
     if out is None:
         typer.echo(to_yaml(objects), nl=False)
         return
     try:
         written = write_kustomize(objects, out)
     except (OSError, FileExistsError) as exc:
-        raise _fail([f"--out: {exc}"], EXIT_USAGE) from None
+        fail([f"--out: {exc}"], ExitCode.INVALID)
     err.print(f"wrote {len(written)} files under {out / 'base'}")
 
 
@@ -145,9 +126,9 @@ def validate_command(
         try:
             documents = _documents(path)
         except OSError as exc:
-            raise _fail([f"{path}: cannot read: {exc.strerror}"], EXIT_USAGE) from None
+            fail([f"{path}: cannot read: {exc.strerror}"], ExitCode.INVALID)
         except yaml.YAMLError as exc:
-            raise _fail([f"{path}: not valid YAML: {exc}"], EXIT_USAGE) from None
+            fail([f"{path}: not valid YAML: {exc}"], ExitCode.INVALID)
         for index, document in enumerate(documents):
             count += 1
             if not isinstance(document, dict):
@@ -155,5 +136,5 @@ def validate_command(
                 continue
             problems += [f"{path}: {problem}" for problem in validate_object(document)]
     if problems:
-        raise _fail(problems, EXIT_INVALID)
+        fail(problems, ExitCode.ERROR)
     err.print(f"{count} objects valid (Kubernetes {KUBERNETES_VERSION} schemas and CRDs)")

@@ -1,7 +1,8 @@
 """The in-cluster controller: watches ModelRollouts in one namespace and runs each one's rollout.
 
 Each active ModelRollout gets the same `mlcanary.rollout.controller.Controller` as the local
-mode, wired to Kubernetes adapters: the router named by ``spec.router.type`` (`routers`), the
+mode, wired to Kubernetes adapters: the router named by ``spec.router.type`` (built by its
+module in `routers`), the
 Prometheus provider at ``spec.metrics.address``, the status subresource as the status store
 (`status_store`) and the version Deployments as workloads (`workloads`). It ticks every
 ``spec.analysis.interval``. Everything a tick needs is read back from the cluster, so a
@@ -24,8 +25,9 @@ ModelRollout stops its analysis and changes nothing in the cluster: the route an
 belong to the applied manifests, not to the rollout, and are left as the last tick set them
 (abort the rollout first to send all traffic back to stable).
 
-A rollout whose spec cannot run in a cluster (invalid, the ``local`` router, the ``scrape``
-metrics provider) is marked Failed with the field and the reason, and a Warning Event.
+A rollout whose spec cannot run in a cluster (invalid, or failing `cluster_problems`: the
+``local`` router, the ``scrape`` metrics provider) is marked Failed with the field and the
+reason, and a Warning Event.
 
 Each step the loop completes (a list, a rollout's tick, a watched change, a round of the loop)
 is marked in ``progress`` (`controller_health`), which the liveness probe reads.
@@ -33,13 +35,12 @@ is marked in ``progress`` (`controller_health`), which the liveness probe reads.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from kubernetes import watch
@@ -49,20 +50,20 @@ from urllib3.exceptions import HTTPError
 
 from mlcanary.k8s import crd
 from mlcanary.k8s.api_objects import custom_object
+from mlcanary.k8s.cluster_rules import cluster_problems
 from mlcanary.k8s.controller_health import LoopProgress
 from mlcanary.k8s.events import EventRecorder
-from mlcanary.k8s.routers.gateway_api import GatewayApiRouter
-from mlcanary.k8s.routers.istio import IstioRouter
-from mlcanary.k8s.routers.replicas import DEFAULT_TOTAL_REPLICAS, ReplicasRouter
+from mlcanary.k8s.routers.kind import ApiContext, cluster_router
 from mlcanary.k8s.status_store import ModelRolloutStatusStore
 from mlcanary.k8s.workloads import KubernetesWorkloads
+from mlcanary.metrics.kind import Sources, metrics_provider
 from mlcanary.rollout.clock import utcnow
-from mlcanary.rollout.controller import Controller, TickReport
+from mlcanary.rollout.controller import Controller, TickOutcome, TickReport
+from mlcanary.rollout.engine import refuse
 from mlcanary.rollout.metrics.base import MetricsProvider
-from mlcanary.rollout.metrics.prometheus import PrometheusProvider
-from mlcanary.rollout.routers.base import TOTAL_WEIGHT, Router, RouterUnavailableError
-from mlcanary.rollout.spec import ModelRollout, SpecError, load_spec
-from mlcanary.rollout.status import FINISHED, Action, Phase, RolloutStatus
+from mlcanary.rollout.routers.base import Router
+from mlcanary.rollout.spec import ModelRollout, SpecError, parse_spec
+from mlcanary.rollout.status import FINISHED, Action
 from mlcanary.rollout.store.base import ConflictError
 
 __all__ = ["USER_AGENT", "MetricsFactory", "RolloutController", "prometheus_metrics"]
@@ -82,25 +83,15 @@ _EVENTS: dict[Action, tuple[Literal["Normal", "Warning"], str]] = {
 
 
 def prometheus_metrics(rollout: ModelRollout) -> MetricsProvider:
-    """The metrics provider of a rollout in a cluster: Prometheus at ``spec.metrics.address``."""
-    metrics = rollout.spec.metrics
-    if metrics.provider != "prometheus" or metrics.address is None:
-        raise SpecError(
-            [
-                (
-                    "spec.metrics.provider",
-                    f"{metrics.provider!r} reads the services of one machine; in a cluster use "
-                    "'prometheus' with an address",
-                )
-            ]
-        )
-    return PrometheusProvider(metrics.address)
+    """The metrics provider the spec names (`cluster_problems` has refused those that cannot
+    serve a cluster): Prometheus at ``spec.metrics.address``."""
+    return metrics_provider(rollout.spec.metrics, Sources())
 
 
 def _parse(obj: dict[str, Any]) -> ModelRollout:
     """The spec as the local mode reads it, with the same field-named errors; the status (with
     Kubernetes' observedGeneration) is the store's business, not the spec's."""
-    return load_spec(json.dumps({k: v for k, v in obj.items() if k != "status"}))
+    return parse_spec({k: v for k, v in obj.items() if k != "status"})
 
 
 @dataclass
@@ -143,12 +134,12 @@ class RolloutController:
         api_client.user_agent = USER_AGENT
         self._custom = CustomObjectsApi(api_client)
         self._apps = AppsV1Api(api_client)
-        self.store = ModelRolloutStatusStore(self._custom, namespace, clock)
+        self.store = ModelRolloutStatusStore(self._custom, namespace)
         self.events = EventRecorder(CoreV1Api(api_client), namespace, clock)
         self._metrics = metrics
         self._clock = clock
         self._sleep = sleep
-        self._drain_s = drain_s
+        self._drain = timedelta(seconds=drain_s)
         self._conflict_retries = conflict_retries
         self._resync_s = resync_s
         self._watch_timeout_s = watch_timeout_s
@@ -160,24 +151,11 @@ class RolloutController:
         return sorted(name for name, m in self._managed.items() if m.active)
 
     def _router(self, rollout: ModelRollout) -> Router:
-        spec = rollout.spec
-        versions = [spec.stable.version, spec.canary.version]
-        if spec.router.type == "gateway-api":
-            return GatewayApiRouter(self._custom, self.namespace, spec.model, versions)
-        if spec.router.type == "istio":
-            return IstioRouter(self._custom, self.namespace, spec.model, versions)
-        if spec.router.type == "replicas":
-            total = spec.router.replicas or DEFAULT_TOTAL_REPLICAS
-            return ReplicasRouter(self._apps, self.namespace, spec.model, versions, total)
-        raise SpecError(
-            [
-                (
-                    "spec.router.type",
-                    f"{spec.router.type!r} is the single-machine router; in a cluster use "
-                    "gateway-api, istio or replicas",
-                )
-            ]
-        )
+        problems = cluster_problems(rollout.spec)
+        if problems:
+            raise SpecError(problems)
+        context = ApiContext(self._custom, self._apps, self.namespace, rollout.spec)
+        return cluster_router(rollout.spec.router.type).build(context)
 
     def _controller(self, rollout: ModelRollout) -> Controller:
         router = self._router(rollout)
@@ -187,9 +165,11 @@ class RolloutController:
             metrics=self._metrics(rollout),
             store=self.store,
             workloads=KubernetesWorkloads(
-                self._apps, self.namespace, router_scales=rollout.spec.router.type == "replicas"
+                self._apps,
+                self.namespace,
+                router_scales=cluster_router(rollout.spec.router.type).replica_total is not None,
             ),
-            drain_s=self._drain_s,
+            drain=self._drain,
             clock=self._clock,
             sleep=self._sleep,
         )
@@ -211,9 +191,12 @@ class RolloutController:
         if current is not None:
             self._forget(name)
         status = obj.get("status") or {}
-        settled = status.get("observedGeneration") == generation and status.get("phase") in {
-            p.value for p in FINISHED
-        }
+        # Finished with its loser retired: nothing left to do until the spec changes.
+        settled = (
+            status.get("observedGeneration") == generation
+            and status.get("phase") in {p.value for p in FINISHED}
+            and status.get("retireAt") is None
+        )
         try:
             controller = self._controller(_parse(obj))
         except SpecError as exc:
@@ -235,7 +218,7 @@ class RolloutController:
             stored = self.store.load(name)
             if stored is None:
                 return
-            failed = RolloutStatus(phase=Phase.FAILED, message=message)
+            failed = refuse(stored.status, message, self._clock())
             try:
                 self.store.save(name, failed, stored.revision)
             except ConflictError:
@@ -266,9 +249,8 @@ class RolloutController:
         report = None
         try:
             for _ in range(self._conflict_retries + 1):
-                conflicts = self.store.conflicts
                 report = managed.controller.tick()
-                if self.store.conflicts == conflicts:
+                if report.outcome is not TickOutcome.CONFLICTED:
                     break
         except (ApiException, HTTPError, ValueError) as exc:
             # A bad answer for one rollout must not stop the others: reported, retried next tick.
@@ -284,27 +266,10 @@ class RolloutController:
             kind, reason = _EVENTS[report.decision.action]
             self.events.record(managed.name, managed.uid, kind, reason, report.decision.message)
         self._problem(managed, report.problem)
-        if report.status.phase in FINISHED and self._settled(managed, report.status):
+        if report.settled:
             managed.active = False
             logger.info("ModelRollout %s finished: %s", managed.name, report.status.phase.value)
         return report
-
-    @staticmethod
-    def _settled(managed: _Managed, status: RolloutStatus) -> bool:
-        """Whether a finished rollout's traffic is where it ended: all of it on the winner.
-
-        Asked of the router rather than taken from the tick's problem, which may be about the
-        loser (a canary that never became ready) and would keep a finished rollout ticking.
-        """
-        spec = managed.controller.rollout.spec
-        winner = {Phase.SUCCEEDED: spec.canary.version, Phase.ROLLED_BACK: spec.stable.version}
-        if status.phase not in winner:
-            return True
-        try:
-            routed = managed.controller.router.routes().weights
-        except RouterUnavailableError:
-            return False
-        return routed == {winner[status.phase]: TOTAL_WEIGHT}
 
     def _problem(self, managed: _Managed, problem: str | None) -> None:
         """A Warning Event when a problem appears or changes, not at every tick it lasts."""

@@ -26,8 +26,6 @@ from mlcanary.k8s.controller_health import HEALTH_PORT, STALE_AFTER_S, HealthSer
 
 __all__ = ["controller"]
 
-EXIT_USAGE = 2
-
 
 def _api_client(kubeconfig: Path | None) -> ApiClient:
     if kubeconfig is not None:

@@ -1,31 +1,29 @@
 """What the in-cluster controller may do: its permissions, and the RBAC objects granting them.
 
-Why one constant: `PERMISSIONS` is the single source of truth for the Role that is rendered and
-for the test that compares it with the requests the controller really makes, so the two cannot
-drift apart. It is kept minimal: a namespaced Role (never a ClusterRole), named resources and
-verbs only (no wildcard), and nothing on Secrets: the serving pods read the feedback key from
-their Secret through the kubelet, the controller never needs it.
+Why constants: `CONTROLLER_PERMISSIONS` (what every rollout needs) and each router module's own
+``permissions`` (`mlcanary.k8s.routers.kind.ClusterRouterKind`) are the single source of truth for
+the Role that is rendered and for the test that compares it with the requests the controller
+really makes, so the two cannot drift apart. It is kept minimal: a namespaced Role (never a
+ClusterRole), named resources and verbs only (no wildcard), and nothing on Secrets: the serving
+pods read the feedback key from their Secret through the kubelet, the controller never needs it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from mlcanary.k8s import crd, naming
 
 __all__ = [
-    "PERMISSIONS",
+    "CONTROLLER_PERMISSIONS",
     "Permission",
-    "RouterType",
     "permissions_for",
     "role",
     "role_binding",
     "service_account",
 ]
-
-RouterType = Literal["gateway-api", "istio", "replicas"]
 
 
 @dataclass(frozen=True)
@@ -33,11 +31,9 @@ class Permission:
     api_group: str  # "" is the core group
     resource: str
     verbs: tuple[str, ...]
-    # The routers that need it; None: every router.
-    routers: frozenset[RouterType] | None = None
 
 
-PERMISSIONS: tuple[Permission, ...] = (
+CONTROLLER_PERMISSIONS: tuple[Permission, ...] = (
     # Watch rollouts, and write their status through the status subresource only.
     Permission(crd.GROUP, crd.PLURAL, ("get", "list", "watch")),
     # Status is replaced whole, naming the resourceVersion read, so a lost race is a 409.
@@ -45,18 +41,16 @@ PERMISSIONS: tuple[Permission, ...] = (
     # Wait for a version's Deployment to be ready (read one by name); scale it (the replicas
     # router carries the traffic ratio in replica counts, and a retired version goes to zero).
     Permission("apps", "deployments", ("get", "patch")),
-    # Shift weights on the routing object that `mlcanary k8s render` created.
-    Permission(
-        "gateway.networking.k8s.io", "httproutes", ("get", "patch"), frozenset({"gateway-api"})
-    ),
-    Permission("networking.istio.io", "virtualservices", ("get", "patch"), frozenset({"istio"})),
     # Explain decisions on the rollout object (`kubectl describe mro`).
     Permission("", "events", ("create",)),
 )
 
 
-def permissions_for(router: RouterType) -> list[Permission]:
-    return [p for p in PERMISSIONS if p.routers is None or router in p.routers]
+def permissions_for(router: str) -> list[Permission]:
+    """What the controller needs for rollouts routed by ``router`` (a cluster router's name)."""
+    from mlcanary.k8s.routers.kind import cluster_router
+
+    return [*CONTROLLER_PERMISSIONS, *cluster_router(router).permissions]
 
 
 def _rules(permissions: Iterable[Permission]) -> list[dict[str, Any]]:
@@ -81,7 +75,7 @@ def service_account(namespace: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(namespace)}
 
 
-def role(namespace: str, router: RouterType) -> dict[str, Any]:
+def role(namespace: str, router: str) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",

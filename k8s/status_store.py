@@ -12,20 +12,19 @@ the opaque string it is, compared for equality only, as the API conventions ask 
 Commands (promote, abort, pause, resume) are the annotation ``mlcanary.dev/command`` on the
 object, the value ``COMMAND`` or ``COMMAND:ID`` (`request` adds a fresh ID; with kubectl:
 ``kubectl annotate mro NAME mlcanary.dev/command=promote:$(date +%s) --overwrite``). The
-controller never writes the object itself: the status records the last value it carried out
-(``lastCommand``) in the same write as the decision that carried it out, so a command is applied
+controller never writes the object itself: the engine records the request it carried out
+(``lastCommand``) in the status of the decision that carried it out, so a command is applied
 exactly once even if the controller dies in between, and a value still on the object from an
-earlier rollout is not applied again to the next one. An annotation the controller cannot read
-is recorded as carried out and ignored, with a warning.
+earlier rollout is not applied again to the next one. A word that is no command is handed over
+all the same: the engine records it as seen and ignores it, with its reason.
+
+This store only persists: conditions, like the rest of the status, are decided by the core.
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from kubernetes.client import CustomObjectsApi
@@ -33,16 +32,14 @@ from kubernetes.client.exceptions import ApiException
 
 from mlcanary.k8s import crd
 from mlcanary.k8s.api_objects import CONFLICT, MERGE_PATCH, NOT_FOUND, custom_object
-from mlcanary.k8s.conditions import with_conditions
-from mlcanary.rollout.clock import utcnow
+from mlcanary.rollout.commands import Command, CommandRequest
 from mlcanary.rollout.spec import API_VERSION, KIND
 from mlcanary.rollout.status import RolloutStatus
-from mlcanary.rollout.store.base import Command, ConflictError, StoredStatus
+from mlcanary.rollout.store.base import ConflictError, StoredStatus
 
 __all__ = ["COMMAND_ANNOTATION", "ModelRolloutStatusStore"]
 
 COMMAND_ANNOTATION = "mlcanary.dev/command"
-logger = logging.getLogger("mlcanary.k8s")
 
 
 @dataclass(frozen=True)
@@ -53,18 +50,10 @@ class _Loaded:
 
 
 class ModelRolloutStatusStore:
-    def __init__(
-        self,
-        api: CustomObjectsApi,
-        namespace: str,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
+    def __init__(self, api: CustomObjectsApi, namespace: str) -> None:
         self._api = api
         self._namespace = namespace
-        self._clock = clock
         self._loaded: dict[str, _Loaded] = {}
-        self._taken: dict[str, str] = {}
-        self.conflicts = 0  # status writes refused as conflicts, for the retry in the controller
 
     def _get(self, name: str) -> dict[str, Any] | None:
         try:
@@ -90,17 +79,12 @@ class ModelRolloutStatusStore:
             command=(metadata.get("annotations") or {}).get(COMMAND_ANNOTATION),
             last_command=status.last_command,
         )
-        self._taken.pop(name, None)
         return StoredStatus(status, str(metadata["resourceVersion"]))
 
     def save(self, name: str, status: RolloutStatus, revision: str | None) -> StoredStatus:
         loaded = self._loaded.get(name)
         if revision is None or loaded is None:
             raise ConflictError(f"ModelRollout {name} was not loaded before this save")
-        taken = self._taken.pop(name, None)
-        if taken is not None:
-            status = status.model_copy(update={"last_command": taken})
-        status = with_conditions(status, status.last_analysis_at or self._clock())
         body = {
             "apiVersion": API_VERSION,
             "kind": KIND,
@@ -120,7 +104,6 @@ class ModelRolloutStatusStore:
             )
         except ApiException as exc:
             if exc.status in (CONFLICT, NOT_FOUND):
-                self.conflicts += 1
                 gone = "was deleted" if exc.status == NOT_FOUND else "changed"
                 raise ConflictError(
                     f"ModelRollout {name} {gone} since resourceVersion {revision}"
@@ -139,26 +122,9 @@ class ModelRolloutStatusStore:
             _content_type=MERGE_PATCH,
         )  # fmt: skip
 
-    def take_command(self, name: str) -> Command | None:
-        """The command on the object as last loaded, if it was not carried out yet; the next
-        `save` records it as carried out."""
+    def take_command(self, name: str) -> CommandRequest | None:
+        """The request on the object as last loaded, unless the status says it was carried out."""
         loaded = self._loaded.get(name)
         if loaded is None or loaded.command is None or loaded.command == loaded.last_command:
             return None
-        self._taken[name] = loaded.command
-        word = loaded.command.split(":", 1)[0]
-        try:
-            return Command(word)
-        except ValueError:
-            logger.warning(
-                "ModelRollout %s: annotation %s=%r is not one of %s; ignored",
-                name, COMMAND_ANNOTATION, loaded.command, ", ".join(c.value for c in Command),
-            )  # fmt: skip
-            return None
-
-    def names(self) -> list[str]:
-        listing = self._api.list_namespaced_custom_object(
-            crd.GROUP, crd.VERSION, self._namespace, crd.PLURAL
-        )
-        items = listing.get("items", []) if isinstance(listing, dict) else []
-        return sorted(item["metadata"]["name"] for item in items)
+        return CommandRequest.parse(loaded.command)

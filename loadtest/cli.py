@@ -7,7 +7,6 @@ Commands parse and print; the search is `search.search_capacity` over
 from __future__ import annotations
 
 import contextlib
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,9 +14,9 @@ from typing import Annotated, Any
 import httpx
 import psutil
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mlcanary.console import ExitCode, console, fail, read_rollout
 from mlcanary.loadtest.level_runner_locust import LocustLevelRunner, LocustSettings
 from mlcanary.loadtest.search import JudgedLevel, SearchSettings, SearchStatus, search_capacity
 from mlcanary.loadtest.usage import UsageProbe
@@ -35,17 +34,7 @@ __all__ = ["bench_app"]
 bench_app = typer.Typer(
     no_args_is_help=True, help="Capacity with Locust: search, compare, check a rollout."
 )
-console = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True)
-
-EXIT_NO_CAPACITY = 1
-EXIT_USAGE = 2
 CLAIMED = {SearchStatus.FOUND, SearchStatus.AT_LEAST}
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 @dataclass(frozen=True)
@@ -68,7 +57,7 @@ def _probes(
     server_cpu: UsageProbe | None
     if server_pid is not None:
         if not psutil.pid_exists(server_pid):
-            raise _fail(f"--server-pid: no process {server_pid} on this machine")
+            fail(f"--server-pid: no process {server_pid} on this machine", ExitCode.INVALID)
         server_cpu, cpu_source = (
             ProcessTreeCpu(server_pid),
             f"psutil on pid {server_pid} and children",
@@ -99,7 +88,7 @@ def run_search(url: str, p: SearchParameters, out: Path, server_pid: int | None)
         with httpx.Client() as probe_client:
             probe_client.get(url, timeout=5.0)
     except httpx.HTTPError as error:
-        raise _fail(f"--url: cannot reach {url} ({error})") from None
+        fail(f"--url: cannot reach {url} ({error})", ExitCode.INVALID)
     try:
         settings = LocustSettings(
             url=url, workdir=out / "levels", slo_p95_ms=p.objective.slo_p95_ms,
@@ -108,7 +97,7 @@ def run_search(url: str, p: SearchParameters, out: Path, server_pid: int | None)
         )  # fmt: skip
         search = SearchSettings(start_rps=p.start_rps, max_rps=p.max_rps, resolution=p.resolution)
     except ValueError as error:
-        raise _fail(str(error)) from None
+        fail(str(error), ExitCode.INVALID)
     max_windows = int(p.max_hold_s / p.window_s) + 1
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(httpx.Client())
@@ -185,9 +174,9 @@ def _parameters(
     try:
         objective = Objective(slo_p95_ms=slo, error_budget=budget)
     except ValueError as error:
-        raise _fail(f"--slo-p95-ms/--error-budget: {error}") from None
+        fail(f"--slo-p95-ms/--error-budget: {error}", ExitCode.INVALID)
     if not 0 <= feedback_ratio <= 1:
-        raise _fail(f"--feedback-ratio must be within 0..1, got {feedback_ratio}")
+        fail(f"--feedback-ratio must be within 0..1, got {feedback_ratio}", ExitCode.INVALID)
     return SearchParameters(
         objective, processes, start, max_rps, resolution, window_s, max_hold_s, feedback_ratio
     )
@@ -223,7 +212,7 @@ def capacity(
     )  # fmt: skip
     document = run_search(url, parameters, out, server_pid)
     if SearchStatus(document["status"]) not in CLAIMED:
-        raise typer.Exit(EXIT_NO_CAPACITY)
+        raise typer.Exit(int(ExitCode.ERROR))
 
 
 @bench_app.command()
@@ -256,20 +245,23 @@ def compare(
     from mlcanary.loadtest.cost import load_prices
 
     if label_a == label_b:
-        raise _fail(f"--label-a and --label-b must differ, both are {label_a!r}")
+        fail(f"--label-a and --label-b must differ, both are {label_a!r}", ExitCode.INVALID)
     if prices is not None:
         if price_a is not None or price_b is not None:
-            raise _fail("--prices: give either --prices or --price-a and --price-b, not both")
+            fail(
+                "--prices: give either --prices or --price-a and --price-b, not both",
+                ExitCode.INVALID,
+            )
         try:
             hourly = load_prices(prices, [label_a, label_b])
         except (OSError, ValueError) as error:
-            raise _fail(f"--prices: {error}") from None
+            fail(f"--prices: {error}", ExitCode.INVALID)
     elif price_a is None or price_b is None:
-        raise _fail("--price-a and --price-b (or --prices FILE) are required")
+        fail("--price-a and --price-b (or --prices FILE) are required", ExitCode.INVALID)
     else:
         for name, value in (("--price-a", price_a), ("--price-b", price_b)):
             if value < 0:
-                raise _fail(f"{name} must be >= 0, got {value}")
+                fail(f"{name} must be >= 0, got {value}", ExitCode.INVALID)
         hourly = {label_a: price_a, label_b: price_b}
     parameters = _parameters(
         slo=slo_p95_ms, budget=error_budget, processes=processes, start=start_rps,
@@ -305,23 +297,17 @@ def check_rollout(
     Exits 0 when every step fits, 1 with one line per step that does not, 2 on bad input.
     """
     from mlcanary.loadtest.rollout_capacity import capacity_warnings, read_capacity
-    from mlcanary.rollout.spec import SpecError, load_spec
 
-    try:
-        rollout = load_spec(file.read_text())
-    except OSError as error:
-        raise _fail(f"-f: cannot read {file} ({error})") from None
-    except SpecError as error:
-        raise _fail(f"{file}:\n{error}") from None
+    rollout = read_rollout(file)
     try:
         canary_capacity = read_capacity(capacity_report)
         warnings = capacity_warnings(rollout.spec, canary_capacity, current_rps)
     except ValueError as error:
-        raise _fail(str(error)) from None
+        fail(str(error), ExitCode.INVALID)
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if warnings:
-        raise typer.Exit(1)
+        raise typer.Exit(int(ExitCode.ERROR))
     console.print(
         f"every step of {rollout.metadata.name} fits: at 100% the canary gets {current_rps:.1f}"
         f" req/s of its {canary_capacity:.1f} req/s capacity"

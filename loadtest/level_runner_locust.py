@@ -2,7 +2,7 @@
 
 One Locust run per level, so that every level starts from the same state (fresh users and
 connections) and a stuck level cannot leak into the next. Locust paces its users to the offered
-rate (``--rate-per-user``, see `locustfile.LabeledTrafficUser`) and its processes write
+rate (``--rate-per-user``, see `traffic.locustfile.LabeledTrafficUser`) and its processes write
 per-window statistics (`window_recorder`); this runner reads them while it runs, stops Locust
 once the level is stable or clearly overloaded, and samples the generator's own CPU and the
 target's utilization at every window.
@@ -34,7 +34,7 @@ from mlcanary.loadtest.window import Window, in_parallel, in_sequence
 
 __all__ = ["LOCUSTFILE", "LocustFailedError", "LocustLevelRunner", "LocustSettings"]
 
-LOCUSTFILE = Path(mlcanary.loadtest.__file__).parent / "locustfile.py"
+LOCUSTFILE = Path(mlcanary.loadtest.__file__).parent / "traffic" / "locustfile.py"
 
 
 class LocustFailedError(RuntimeError):

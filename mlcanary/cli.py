@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from mlcanary.console import ExitCode, console, fail
 
 app = typer.Typer(no_args_is_help=True, help="Serve ML model versions and promote new ones safely.")
 models_app = typer.Typer(no_args_is_help=True, help="Train, list and inspect model versions.")
@@ -27,8 +28,8 @@ def _mount_subcommands() -> None:
     from mlcanary.k8s.cli import k8s_app
     from mlcanary.k8s.controller_cli import controller
     from mlcanary.loadtest.cli import bench_app
-    from mlcanary.rollout.cli import platform_app, rollout_app
-    from mlcanary.rollout.proxy.cli import router_app
+    from mlcanary.local.cli import platform_app, rollout_app
+    from mlcanary.local.router.cli import router_app
     from mlcanary.serving.image.cli import build_command
 
     app.add_typer(rollout_app, name="rollout")
@@ -42,16 +43,6 @@ def _mount_subcommands() -> None:
 
 
 _mount_subcommands()
-
-console = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True)
-
-EXIT_USAGE = 2
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 @models_app.command("train")
@@ -71,7 +62,7 @@ def models_train(
             on_start=lambda r: console.print(f"training {r.version} ({r.description}) ..."),
         )
     except ValueError as exc:
-        raise _fail(str(exc), EXIT_USAGE) from None
+        fail(str(exc), ExitCode.INVALID)
     for outcome in outcomes:
         v = outcome.version
         state = "trained" if outcome.trained else "already registered"
@@ -139,7 +130,7 @@ def serve(
     try:
         preflight(options, env)
     except (ValueError, LookupError, ArtifactIntegrityError) as exc:
-        raise _fail(str(exc), EXIT_USAGE) from None
+        fail(str(exc), ExitCode.INVALID)
     command = serve_command(options)
     sys.stdout.flush()
     os.execvpe(command[0], command, env)  # noqa: S606 - replaces this process on purpose

@@ -21,17 +21,17 @@ from rich.console import Console
 
 import mlcanary.loadtest
 import mlcanary.rollout
+from mlcanary.local.cli import show_tick
+from mlcanary.local.platform import LocalPlatform
+from mlcanary.local.report import group_by_rollout, read_timeline, write_report
 from mlcanary.models.train import train_reference_versions
-from mlcanary.rollout.cli import show_tick
-from mlcanary.rollout.local.platform import LocalPlatform
-from mlcanary.rollout.report import group_by_rollout, read_timeline, write_report
 from mlcanary.rollout.spec import ModelRollout
 from mlcanary.rollout.status import Phase
 from mlcanary.serving.launcher import free_port
 
 __all__ = ["EXAMPLES", "run_demo"]
 
-LOCUSTFILE = Path(mlcanary.loadtest.__file__).parent / "locustfile.py"
+LOCUSTFILE = Path(mlcanary.loadtest.__file__).parent / "traffic" / "locustfile.py"
 EXAMPLES = Path(mlcanary.rollout.__file__).parent / "examples"
 EXPECTED = {"better-canary.yaml": Phase.SUCCEEDED, "worse-canary.yaml": Phase.ROLLED_BACK}
 

@@ -1,13 +1,16 @@
-"""The rollout core: spec and status types, the sequential tests and the pure decision engine.
+"""The rollout core: spec and status types, the sequential tests, the checks and the pure state
+machine, the ports the platforms implement (router, metrics provider, status store, workloads)
+with their test doubles, and the run loop.
 
-The core modules exported here (spec, status, observations, sequential, decision) do no I/O:
-the adapters (metrics providers, routers, status stores, the run loop) import them and never the
+Nothing here does I/O or imports an I/O library: the platforms (`mlcanary.local`,
+`mlcanary.k8s`) and the metrics providers (`mlcanary.metrics`) import the core and never the
 reverse, so every rule can be tested from tables and every decision replayed from a stored status.
 """
 
-from mlcanary.rollout.decision import Decision, ErrorBudget, apply_command, decide, error_budget
+from mlcanary.rollout.commands import Command, CommandRequest
+from mlcanary.rollout.engine import Decision, apply_command, decide
 from mlcanary.rollout.observations import ArmCounters, CounterWindow, Observation
-from mlcanary.rollout.spec import ModelRollout, RolloutSpec, SpecError, load_spec
+from mlcanary.rollout.spec import ModelRollout, RolloutSpec, SpecError, load_spec, parse_spec
 from mlcanary.rollout.status import (
     Action,
     Phase,
@@ -17,13 +20,17 @@ from mlcanary.rollout.status import (
     Verdict,
     Weights,
 )
+from mlcanary.single_name import refuse_bare_import
+
+refuse_bare_import(__name__)
 
 __all__ = [
     "Action",
     "ArmCounters",
+    "Command",
+    "CommandRequest",
     "CounterWindow",
     "Decision",
-    "ErrorBudget",
     "ModelRollout",
     "Observation",
     "Phase",
@@ -36,6 +43,6 @@ __all__ = [
     "Weights",
     "apply_command",
     "decide",
-    "error_budget",
     "load_spec",
+    "parse_spec",
 ]

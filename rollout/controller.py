@@ -10,7 +10,13 @@ order chosen so that a controller killed at any instant resumes correctly:
 
 The status is therefore always the truth, and the router converges to it on every tick. A failed
 metrics query is handed to the engine as missing data (it holds, and rolls back at the step's
-deadline); a router or workload that cannot be reached is reported and retried next tick.
+deadline); a router or workload that cannot be reached is reported and retried next tick; a
+status written meanwhile by someone else is reported as a conflicted tick, which the caller may
+retry at once (`TickOutcome`).
+
+The version that lost a finished rollout is retired once the drain deadline kept in the status
+(``retireAt``) has passed, not after a sleep inside the tick: one controller thread may serve
+many rollouts, and none of them waits on another's drain.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 
 from mlcanary.rollout.clock import utcnow
-from mlcanary.rollout.decision import Decision, apply_command, decide
+from mlcanary.rollout.engine import Decision, apply_command, decide
 from mlcanary.rollout.metrics.base import MetricsProvider, MetricsUnavailableError, Target
 from mlcanary.rollout.observations import ArmCounters, Observation, histogram_quantile
 from mlcanary.rollout.routers.base import Route, Router, RouterUnavailableError, RouteTable
@@ -34,19 +41,42 @@ from mlcanary.rollout.store.base import ConflictError, StatusStore
 from mlcanary.rollout.timeline import ArmSnapshot, TimelineSample
 from mlcanary.rollout.workloads import WorkloadNotReadyError, Workloads
 
-__all__ = ["Controller", "TickReport"]
+__all__ = ["Controller", "TickOutcome", "TickReport"]
 
 logger = logging.getLogger("mlcanary.rollout")
+
+
+class TickOutcome(StrEnum):
+    """How a tick ended."""
+
+    # A decision was made and persisted (the router may still have been unreachable after it:
+    # see the report's problem).
+    DECIDED = "decided"
+    # Nothing was decided: the router could not be brought back to the persisted weights.
+    UNROUTED = "unrouted"
+    # The decision was not persisted: the status changed since it was loaded. Nothing was
+    # routed; ticking again at once decides on the status as it now is.
+    CONFLICTED = "conflicted"
+    # A finished rollout: its loser was retired, or waits for its drain deadline.
+    SETTLING = "settling"
 
 
 @dataclass(frozen=True)
 class TickReport:
     """What one tick did, for logs and the live display."""
 
+    outcome: TickOutcome
     status: RolloutStatus
-    decision: Decision | None
+    decision: Decision | None = None
     problem: str | None = None
     sample: TimelineSample | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Finished, its loser retired and nothing left to report: the loop may end."""
+        return (
+            self.problem is None and self.status.phase in FINISHED and self.status.retire_at is None
+        )
 
 
 def _snapshot(version: str, counters: ArmCounters, quantile: float) -> ArmSnapshot:
@@ -74,7 +104,8 @@ class Controller:
     store: StatusStore
     workloads: Workloads
     timeline: Path | None = None
-    drain_s: float = 2.0
+    # How long the loser of a finished rollout keeps serving after traffic has left it.
+    drain: timedelta = timedelta(seconds=2)
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     _backends: dict[str, str] = field(default_factory=dict)
@@ -133,25 +164,36 @@ class Controller:
 
     def tick(self) -> TickReport:
         status, revision = self._load()
+        versions = (self.rollout.spec.stable.version, self.rollout.spec.canary.version)
+        if status.phase in FINISHED and (status.stable_version, status.canary_version) == versions:
+            return self._settle(status, revision)
         problem = self._serve(status)
         now = self.clock()
         try:
             if status.phase is not Phase.PENDING:
                 self._route(status.weights)
         except RouterUnavailableError as exc:
-            return TickReport(status, None, f"router unavailable: {exc}")
+            return TickReport(TickOutcome.UNROUTED, status, problem=f"router unavailable: {exc}")
         observation = self._observe(now)
         if problem is not None:
             observation = Observation(timestamp=now, stable=observation.stable)
-        command = self.store.take_command(self.name)
-        if command is not None:
-            decision = apply_command(self.rollout, status, command, observation, now)
+        request = self.store.take_command(self.name)
+        if request is not None:
+            decision = apply_command(self.rollout, status, request, observation, now)
         else:
             decision = decide(self.rollout, status, observation, now)
+        if decision.status.phase in FINISHED and status.phase not in FINISHED:
+            decision = decision.model_copy(
+                update={
+                    "status": decision.status.model_copy(update={"retire_at": now + self.drain})
+                }
+            )
         try:
             self.store.save(self.name, decision.status, revision)
         except ConflictError as exc:
-            return TickReport(status, None, f"status changed meanwhile, retrying: {exc}")
+            return TickReport(
+                TickOutcome.CONFLICTED, status, problem=f"status changed meanwhile: {exc}"
+            )
         try:
             self._route(decision.weights)
         except RouterUnavailableError as exc:
@@ -159,9 +201,7 @@ class Controller:
         for reason in decision.reasons:
             logger.info("%s: %s [%s] %s", self.name, reason.metric, reason.verdict, reason.message)
         sample = self._sample(decision)
-        if decision.status.phase in FINISHED and status.phase not in FINISHED:
-            self._finish(decision.status)
-        return TickReport(decision.status, decision, problem, sample)
+        return TickReport(TickOutcome.DECIDED, decision.status, decision, problem, sample)
 
     def _sample(self, decision: Decision) -> TimelineSample:
         status = decision.status
@@ -191,29 +231,49 @@ class Controller:
                 handle.write(sample.model_dump_json() + "\n")
         return sample
 
-    def _finish(self, status: RolloutStatus) -> None:
-        """Retire the version that no longer gets traffic, after in-flight requests drain."""
+    def _settle(self, status: RolloutStatus, revision: str | None) -> TickReport:
+        """A finished rollout: keep the winner routed, and retire the loser once its drain
+        deadline has passed (the status then says it is retired)."""
         spec = self.rollout.spec
-        loser = spec.stable.version if status.phase is Phase.SUCCEEDED else spec.canary.version
-        self.sleep(self.drain_s)
-        self._backends.pop(loser, None)
+        winner, loser = (
+            (spec.canary.version, spec.stable.version)
+            if status.phase is Phase.SUCCEEDED
+            else (spec.stable.version, spec.canary.version)
+        )
+        problem = None
         try:
+            self._backends[winner] = self.workloads.ensure(spec.model, winner)
+            self._backends.pop(loser, None)
             self._route(status.weights)
-        except RouterUnavailableError as exc:
-            logger.warning("router unavailable while retiring %s: %s", loser, exc)
-            return
+        except (WorkloadNotReadyError, RouterUnavailableError) as exc:
+            problem = f"cannot keep {winner} serving: {exc}"
+        if status.retire_at is None or problem is not None or self.clock() < status.retire_at:
+            return TickReport(TickOutcome.SETTLING, status, problem=problem)
         self.workloads.retire(spec.model, loser)
+        retired = status.model_copy(update={"retire_at": None})
+        try:
+            self.store.save(self.name, retired, revision)
+        except ConflictError as exc:
+            return TickReport(
+                TickOutcome.CONFLICTED, status, problem=f"status changed meanwhile: {exc}"
+            )
+        logger.info("%s: retired %s", self.name, loser)
+        return TickReport(TickOutcome.SETTLING, retired)
 
     def close(self) -> None:
         self.metrics.close()
 
     def run(self, on_tick: Callable[[TickReport], None] | None = None) -> RolloutStatus:
-        """Tick every analysis interval until the rollout has finished."""
+        """Tick every analysis interval until the rollout has finished and settled."""
         interval = self.rollout.spec.analysis.interval.total_seconds()
         while True:
             report = self.tick()
             if on_tick is not None:
                 on_tick(report)
-            if report.problem is None and report.status.phase in FINISHED:
+            if report.settled:
                 return report.status
-            self.sleep(interval)
+            wait = interval
+            if report.status.retire_at is not None:
+                until_retire = (report.status.retire_at - self.clock()).total_seconds()
+                wait = min(wait, max(until_retire, 0.0))
+            self.sleep(wait)

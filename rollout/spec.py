@@ -23,8 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from itertools import pairwise
+from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
@@ -43,7 +45,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from mlcanary.names import NAME_PATTERN
+from mlcanary.rollout.metrics.registry import PROVIDERS
 from mlcanary.rollout.observations import CamelModel
+from mlcanary.rollout.routers.registry import ROUTERS
 from mlcanary.rollout.status import RolloutStatus
 
 __all__ = [
@@ -62,6 +66,8 @@ __all__ = [
     "VersionRef",
     "format_duration",
     "load_spec",
+    "load_spec_file",
+    "parse_spec",
 ]
 
 API_VERSION = "mlcanary.dev/v1alpha1"
@@ -125,6 +131,32 @@ Name = Annotated[str, Field(pattern=f"^{NAME_PATTERN}$")]
 Percent = Annotated[int, Field(strict=True, gt=0, le=100)]
 
 
+def _known(registry: Mapping[str, object], what: str) -> Callable[[str], str]:
+    """A validator for a string that must name an entry of a registry."""
+
+    def check(value: str) -> str:
+        if value not in registry:
+            raise PydanticCustomError(
+                "unknown_name", f"unknown {what} {value!r}; known: {', '.join(registry)}"
+            )
+        return value
+
+    return check
+
+
+# Their JSON schemas are the registries' names, so the CRD lists exactly the names the code knows.
+RouterType = Annotated[
+    str,
+    AfterValidator(_known(ROUTERS, "router")),
+    WithJsonSchema({"type": "string", "enum": list(ROUTERS)}),
+]
+ProviderName = Annotated[
+    str,
+    AfterValidator(_known(PROVIDERS, "metrics provider")),
+    WithJsonSchema({"type": "string", "enum": list(PROVIDERS)}),
+]
+
+
 class Metadata(CamelModel):
     model_config = ConfigDict(extra="allow")
 
@@ -137,7 +169,7 @@ class VersionRef(CamelModel):
 
 
 class RouterSpec(CamelModel):
-    type: Literal["local", "gateway-api", "istio", "replicas"] = "local"
+    type: RouterType = "local"
     # Where the local router listens (http://127.0.0.1:8080 when unset); other routers ignore it.
     address: str | None = Field(default=None, pattern=r"^https?://\S+$")
     # The replicas router's total over both versions (10 when unset: the smallest total that
@@ -146,7 +178,7 @@ class RouterSpec(CamelModel):
 
 
 class MetricsSpec(CamelModel):
-    provider: Literal["prometheus", "scrape"] = "prometheus"
+    provider: ProviderName = "prometheus"
     address: str | None = Field(default=None, pattern=r"^https?://\S+$")
 
     @model_validator(mode="after")
@@ -265,14 +297,9 @@ def _path(location: tuple[int | str, ...]) -> str:
     return path or "(document)"
 
 
-def load_spec(text: str) -> ModelRollout:
-    """Parse a ModelRollout YAML document, raising `SpecError` for any problem."""
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(document)"
-        raise SpecError([(where, f"not valid YAML: {getattr(error, 'problem', error)}")]) from None
+def parse_spec(document: object) -> ModelRollout:
+    """A ModelRollout from a document already parsed (a watched object, a loaded YAML mapping),
+    raising `SpecError` for any problem."""
     if not isinstance(document, dict):
         raise SpecError(
             [("(document)", "expected a mapping with apiVersion, kind, metadata, spec")]
@@ -283,3 +310,23 @@ def load_spec(text: str) -> ModelRollout:
         raise SpecError(
             [(_path(problem["loc"]), problem["msg"]) for problem in error.errors()]
         ) from None
+
+
+def load_spec(text: str) -> ModelRollout:
+    """Parse a ModelRollout YAML document, raising `SpecError` for any problem."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(document)"
+        raise SpecError([(where, f"not valid YAML: {getattr(error, 'problem', error)}")]) from None
+    return parse_spec(document)
+
+
+def load_spec_file(path: Path) -> ModelRollout:
+    """The ModelRollout in a file; a file that cannot be read is a `SpecError` too."""
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise SpecError([("(file)", f"cannot read it: {error.strerror or error}")]) from None
+    return load_spec(text)

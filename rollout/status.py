@@ -166,6 +166,12 @@ class RolloutStatus(CamelModel):
     history: tuple[DecisionRecord, ...] = Field(default=(), max_length=HISTORY_LIMIT)
     conditions: tuple[Condition, ...] = ()
     message: str = ""
-    # The last command carried out, as it was requested (a status store that keeps commands on
-    # the rollout object itself, like the Kubernetes annotation, tells a new one from it).
+    # The last command request carried out, as it was written (`CommandRequest.key`): a status
+    # store that keeps requests on the rollout object itself, like the Kubernetes annotation,
+    # tells a new one from it.
     last_command: str | None = None
+    # When the version that lost a finished rollout may be retired: traffic has left it, and the
+    # deadline gives the router (a gateway, a mesh) time to apply that and requests in flight
+    # time to end. Kept here rather than slept through, so one controller thread never stalls
+    # its other rollouts, and a restarted controller still retires it. None once retired.
+    retire_at: AwareDatetime | None = None

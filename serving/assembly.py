@@ -11,8 +11,8 @@ from mlcanary.serving.gpu_metrics import start_gpu_sampler
 from mlcanary.serving.ledger_sqlite import SqliteLedger
 from mlcanary.serving.metrics import ServingMetrics
 from mlcanary.serving.runtime import FeedbackLimits, ModelRuntime
-from mlcanary.serving.settings import ServingSettings
 from mlcanary.serving.tokens import TokenSigner
+from mlcanary.settings import ServingSettings
 
 __all__ = ["build_runtime"]
 
@@ -30,7 +30,7 @@ def build_runtime(settings: ServingSettings) -> ModelRuntime:
     return ModelRuntime(
         version,
         MicroBatcher(predictor.predict, settings.max_batch),
-        TokenSigner(settings.feedback_secret),
+        TokenSigner(settings.feedback_key),
         SqliteLedger(settings.ledger_path),
         metrics,
         max_batch=settings.max_batch,

@@ -21,7 +21,7 @@ import httpx
 
 from mlcanary.models.digest import verify_sha256
 from mlcanary.models.registry import ModelRef, get_version
-from mlcanary.serving.settings import ServingSettings
+from mlcanary.settings import ServingSettings, env_name
 
 __all__ = [
     "ServeOptions",
@@ -69,9 +69,11 @@ def serve_environment(options: ServeOptions, base: dict[str, str] | None = None)
     env = dict(os.environ if base is None else base)
     env.update(options.env)
     env.update(
-        MLCANARY_MODEL=options.model,
-        MLCANARY_WORKERS=str(options.workers),
-        MLCANARY_DEVICE=options.device,
+        {
+            env_name("model"): options.model,
+            env_name("workers"): str(options.workers),
+            env_name("device"): options.device,
+        }
     )
     return env
 
@@ -92,7 +94,7 @@ def preflight(options: ServeOptions, env: dict[str, str]) -> None:
         raise ValueError(f"port {options.port} is outside 1..65535")
     if not port_is_free(options.host, options.port):
         raise ValueError(f"port {options.port} on {options.host} is already in use")
-    ServingSettings.from_env(env)
+    _ = ServingSettings.from_env(env).feedback_key
 
 
 def spawn_server(options: ServeOptions, log: Path | None = None) -> subprocess.Popen[bytes]:

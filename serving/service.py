@@ -8,33 +8,32 @@ prometheus_client) happen in ``__init__``, inside the worker, after BentoML has 
 from __future__ import annotations
 
 import gc
-import os
 
 import bentoml
 
 from mlcanary.serving.http_app import ENDPOINTS, build_app
+from mlcanary.settings import ServiceSettings
 
 __all__ = ["ModelService"]
 
 app = build_app()
 
 _hot_paths = ",".join(sorted(ENDPOINTS))
-_access_log = os.environ.get("MLCANARY_ACCESS_LOG", "0") == "1"
-_tracing = os.environ.get("MLCANARY_TRACE_ENDPOINTS", "0") == "1"
+_service = ServiceSettings.from_env()
 
 
 @bentoml.asgi_app(app, path="/")
 @bentoml.service(
     name="mlcanary",
-    workers=int(os.environ.get("MLCANARY_WORKERS", "1")),
-    traffic={"timeout": int(os.environ.get("MLCANARY_REQUEST_TIMEOUT_S", "10"))},
-    logging={"access": {"enabled": _access_log}},
-    tracing={} if _tracing else {"excluded_urls": _hot_paths},
+    workers=_service.workers,
+    traffic={"timeout": _service.request_timeout_s},
+    logging={"access": {"enabled": _service.access_log}},
+    tracing={} if _service.trace_endpoints else {"excluded_urls": _hot_paths},
 )
 class ModelService:
     def __init__(self) -> None:
         from mlcanary.serving.assembly import build_runtime
-        from mlcanary.serving.settings import ServingSettings
+        from mlcanary.settings import ServingSettings
 
         self.runtime = build_runtime(ServingSettings.from_env())
         app.state.runtime = self.runtime

@@ -7,54 +7,33 @@ object goes through `mlcanary.k8s.validation` and rendering fails naming each pr
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from mlcanary.k8s import crd, rbac
+from mlcanary.k8s import crd
+from mlcanary.k8s.cluster_rules import cluster_problems
 from mlcanary.k8s.render.controller import controller_objects
 from mlcanary.k8s.render.errors import InvalidManifestError, RenderError
 from mlcanary.k8s.render.monitoring import prometheus_rule, service_monitor
 from mlcanary.k8s.render.options import RenderOptions
-from mlcanary.k8s.render.routing import routing_objects
 from mlcanary.k8s.render.workloads import autoscaler, deployment, service
-from mlcanary.k8s.routers.replicas import DEFAULT_TOTAL_REPLICAS
+from mlcanary.k8s.routers.kind import ClusterRouterKind, RouteContext, cluster_router
 from mlcanary.k8s.validation import validate_objects
 from mlcanary.rollout.spec import ModelRollout
 from mlcanary.serving.image.names import default_repository, repository_problem, version_image
 
-__all__ = ["CLUSTER_ROUTERS", "render"]
-
-CLUSTER_ROUTERS: tuple[rbac.RouterType, ...] = ("gateway-api", "istio", "replicas")
-# A Kubernetes label value: what model and version names end up as.
-_LABEL_VALUE_MAX = 63
+__all__ = ["render"]
 
 
-def _check(rollout: ModelRollout, options: RenderOptions) -> rbac.RouterType:
+def _check(rollout: ModelRollout, options: RenderOptions) -> ClusterRouterKind:
     spec = rollout.spec
-    problems = []
-    if spec.router.type not in CLUSTER_ROUTERS:
-        problems.append(
-            f"spec.router.type: {spec.router.type!r} routes on one machine;"
-            f" in a cluster use one of {', '.join(CLUSTER_ROUTERS)}"
-        )
-    for field, value in (
-        ("spec.model", spec.model),
-        ("spec.stable.version", spec.stable.version),
-        ("spec.canary.version", spec.canary.version),
-    ):
-        if not value[-1].isalnum():
-            problems.append(f"{field}: {value!r} must end with a letter or digit (a label value)")
+    problems = [f"{field}: {problem}" for field, problem in cluster_problems(spec)]
     if options.image_repo is None and repository_problem(default_repository(spec.model)):
         problems.append(
             f"spec.model: {spec.model!r} cannot name an image repository; give --image-repo"
         )
-    if spec.metrics.provider != "prometheus":
-        problems.append(
-            f"spec.metrics.provider: {spec.metrics.provider!r} reads pods one by one;"
-            " in a cluster use prometheus"
-        )
     if problems:
         raise RenderError(problems)
-    return cast(rbac.RouterType, spec.router.type)
+    return cluster_router(spec.router.type)
 
 
 def _rollout_object(rollout: ModelRollout, namespace: str) -> dict[str, Any]:
@@ -84,35 +63,27 @@ def render(
     namespace = namespace or rollout.metadata.namespace or "default"
     spec = rollout.spec
     model, stable, canary = spec.model, spec.stable.version, spec.canary.version
-    # Under the replicas router the controller owns replica counts (they carry the split), so
-    # no autoscaler may change them; the canary starts with none.
-    by_ratio = router == "replicas"
     controller_image = options.controller_image or version_image(
         model, stable, gpu=gpu, repository=options.image_repo
     )
     objects: list[dict[str, Any]] = [
         crd.crd(),
-        *controller_objects(namespace, controller_image, router),
+        *controller_objects(namespace, controller_image, router.name),
     ]
-    # The replicas router's total, all on stable until the controller moves the first step.
-    total = spec.router.replicas or DEFAULT_TOTAL_REPLICAS
-    for version, replicas in ((stable, total), (canary, 0)):
+    # A router that carries the split in replica counts owns them, so no autoscaler may change
+    # them: all of its total on stable until the controller moves the first step, none on the
+    # canary. Otherwise the autoscaler owns them and the manifests name none.
+    total = router.replica_total(spec) if router.replica_total is not None else None
+    for version, replicas in ((stable, total), (canary, 0 if total is not None else None)):
         objects.append(
             deployment(
-                model,
-                version,
-                namespace=namespace,
-                gpu=gpu,
-                options=options,
-                replicas=replicas if by_ratio else None,
+                model, version, namespace=namespace, gpu=gpu, options=options, replicas=replicas
             )
         )
         objects.append(service(model, version, namespace=namespace))
-        if not by_ratio:
+        if total is None:
             objects.append(autoscaler(model, version, namespace=namespace, options=options))
-    objects += routing_objects(
-        router, model, stable=stable, canary=canary, namespace=namespace, options=options
-    )
+    objects += router.render(RouteContext(model, stable, canary, namespace, options))
     objects += [
         service_monitor(model, namespace),
         prometheus_rule(spec, namespace, gpu=gpu),

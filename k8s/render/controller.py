@@ -97,7 +97,7 @@ def controller_deployment(namespace: str, image: str) -> dict[str, Any]:
     }
 
 
-def controller_objects(namespace: str, image: str, router: rbac.RouterType) -> list[dict[str, Any]]:
+def controller_objects(namespace: str, image: str, router: str) -> list[dict[str, Any]]:
     return [
         rbac.service_account(namespace),
         rbac.role(namespace, router),

@@ -33,6 +33,7 @@ from mlcanary.k8s import naming
 from mlcanary.k8s.render.options import RenderOptions
 from mlcanary.k8s.render.security import SCRATCH, container_security_context, pod_security_context
 from mlcanary.serving.image.names import version_image
+from mlcanary.settings import env_name
 
 __all__ = [
     "PRESTOP_SLEEP_S",
@@ -64,12 +65,12 @@ def _metadata(name: str, namespace: str, model: str, version: str | None) -> dic
 
 def _env(model: str, version: str, gpu: bool) -> list[dict[str, Any]]:
     return [
-        {"name": "MLCANARY_MODEL", "value": f"{model}:{version}"},
+        {"name": env_name("model"), "value": f"{model}:{version}"},
         {"name": "BENTOML_PORT", "value": str(naming.SERVING_PORT)},
         # A pod that holds a GPU fails rather than serve on the CPU unnoticed ("auto" would).
-        {"name": "MLCANARY_DEVICE", "value": "cuda" if gpu else "cpu"},
+        {"name": env_name("device"), "value": "cuda" if gpu else "cpu"},
         {
-            "name": "MLCANARY_FEEDBACK_SECRET",
+            "name": env_name("feedback_secret"),
             "valueFrom": {
                 "secretKeyRef": {
                     "name": naming.feedback_secret(model),

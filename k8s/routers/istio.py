@@ -14,9 +14,12 @@ from typing import Any
 from kubernetes.client import CustomObjectsApi
 
 from mlcanary.k8s import naming
+from mlcanary.k8s.rbac import Permission
+from mlcanary.k8s.render.workloads import service
+from mlcanary.k8s.routers.kind import ApiContext, ClusterRouterKind, RouteContext
 from mlcanary.k8s.routers.route_object import RouteKind, RouteObjectRouter
 
-__all__ = ["VIRTUALSERVICE", "IstioRouter"]
+__all__ = ["ROUTER", "VIRTUALSERVICE", "IstioRouter"]
 
 
 def _service(ref: dict[str, Any]) -> str | None:
@@ -51,3 +54,43 @@ class IstioRouter(RouteObjectRouter):
         self, api: CustomObjectsApi, namespace: str, model: str, versions: Sequence[str]
     ) -> None:
         super().__init__(api, VIRTUALSERVICE, namespace, model, versions)
+
+
+def _virtual_service(ctx: RouteContext) -> list[dict[str, Any]]:
+    virtual_service = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": ctx.metadata(),
+        "spec": {
+            "hosts": [naming.route(ctx.model)],
+            "http": [
+                {
+                    "name": "rollout",
+                    "route": [
+                        {
+                            "destination": {
+                                "host": naming.workload(ctx.model, version),
+                                "port": {"number": naming.SERVING_PORT},
+                            },
+                            "weight": weight,
+                        }
+                        for version, weight in ((ctx.stable, 100), (ctx.canary, 0))
+                    ],
+                }
+            ],
+        },
+    }
+    return [service(ctx.model, None, namespace=ctx.namespace), virtual_service]
+
+
+def _build(ctx: ApiContext) -> IstioRouter:
+    return IstioRouter(ctx.custom, ctx.namespace, ctx.spec.model, ctx.versions)
+
+
+ROUTER = ClusterRouterKind(
+    name="istio",
+    render=_virtual_service,
+    build=_build,
+    # Shift weights on the VirtualService that `mlcanary k8s render` created.
+    permissions=(Permission("networking.istio.io", "virtualservices", ("get", "patch")),),
+)

@@ -18,12 +18,16 @@ never dips below the total in between. A replica count is last-writer-wins (no r
 the router owns it in this mode, which is why the rendered manifests put no autoscaler on these
 Deployments. The share is computed from ``spec.replicas``, not from ready pods: pods that are
 still starting take no traffic yet, which only delays the shift.
+
+Rendered: only the model's Service, selecting the pods of both versions. The Deployments get
+their replica counts (stable the whole total, canary none) and no autoscaler: this router owns
+the counts. It needs no rights beyond those every router has (reading and scaling Deployments).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes.client import AppsV1Api
 from kubernetes.client.exceptions import ApiException
@@ -31,6 +35,8 @@ from urllib3.exceptions import HTTPError
 
 from mlcanary.k8s import naming
 from mlcanary.k8s.api_objects import MERGE_PATCH, NOT_FOUND
+from mlcanary.k8s.render.workloads import service
+from mlcanary.k8s.routers.kind import ApiContext, ClusterRouterKind, RouteContext
 from mlcanary.k8s.routers.shares import apportion
 from mlcanary.rollout.routers.base import (
     TOTAL_WEIGHT,
@@ -40,7 +46,10 @@ from mlcanary.rollout.routers.base import (
     RouteTableError,
 )
 
-__all__ = ["DEFAULT_TOTAL_REPLICAS", "ReplicasRouter"]
+if TYPE_CHECKING:
+    from mlcanary.rollout.spec import RolloutSpec
+
+__all__ = ["DEFAULT_TOTAL_REPLICAS", "ROUTER", "ReplicasRouter"]
 
 DEFAULT_TOTAL_REPLICAS = 10
 
@@ -124,3 +133,20 @@ class ReplicasRouter:
                     _content_type=MERGE_PATCH,
                 )  # fmt: skip
         return self._table(wanted)
+
+
+def _model_service(ctx: RouteContext) -> list[dict[str, Any]]:
+    return [service(ctx.model, None, namespace=ctx.namespace)]
+
+
+def _total(spec: RolloutSpec) -> int:
+    return spec.router.replicas or DEFAULT_TOTAL_REPLICAS
+
+
+def _build(ctx: ApiContext) -> ReplicasRouter:
+    return ReplicasRouter(ctx.apps, ctx.namespace, ctx.spec.model, ctx.versions, _total(ctx.spec))
+
+
+ROUTER = ClusterRouterKind(
+    name="replicas", render=_model_service, build=_build, replica_total=_total
+)

@@ -1,8 +1,8 @@
-"""Metrics providers: where the controller reads each version's counters.
+"""The metrics-provider port: where the controller reads each version's counters.
 
-One interface (`base.MetricsProvider`, like Flagger's provider with its query and is-online
-check), one module per implementation: `prometheus` (PromQL over the HTTP API), `scrape` (the
-services' own /metrics, for a machine without a Prometheus server) and `fake` (the test double).
+One interface (`base.MetricsProvider`, like Flagger's provider), its test double (`fake`), and
+the registry of provider names (`registry`); the providers themselves are the modules of
+`mlcanary.metrics`.
 """
 
 from mlcanary.rollout.metrics.base import MetricsProvider, MetricsUnavailableError, Target

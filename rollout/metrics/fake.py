@@ -31,8 +31,5 @@ class ScriptedProvider:
         stable, canary = self._last
         return Observation(timestamp=now, stable=stable, canary=canary)
 
-    def is_online(self) -> bool:
-        return bool(self._script) and self._script[0] is not None
-
     def close(self) -> None:
         self._script.clear()

@@ -1,8 +1,8 @@
-"""Status stores: where a rollout's status survives the controller.
+"""The status-store port: where a rollout's status survives the controller.
 
-One interface (`base.StatusStore`), one module per implementation: `file` (an atomically
-replaced JSON file, the single-machine default) and `memory` (the test double). The Kubernetes
-store, the CRD's status subresource, implements the same interface.
+One interface (`base.StatusStore`) and its test double (`memory`). The platforms implement it:
+`mlcanary.local.file_store` (an atomically replaced JSON file) and
+`mlcanary.k8s.status_store` (the ModelRollout's status subresource).
 """
 
 from mlcanary.rollout.store.base import StatusStore, StoredStatus

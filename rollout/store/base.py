@@ -1,21 +1,15 @@
-"""The status-store interface, and the commands a person sends to a running rollout."""
+"""The status-store port: where a rollout's status survives the controller, and how a person's
+command requests reach it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
+from mlcanary.rollout.commands import Command, CommandRequest
 from mlcanary.rollout.status import RolloutStatus
 
-__all__ = ["Command", "ConflictError", "StatusStore", "StoredStatus"]
-
-
-class Command(StrEnum):
-    PROMOTE = "promote"
-    ABORT = "abort"
-    PAUSE = "pause"
-    RESUME = "resume"
+__all__ = ["ConflictError", "StatusStore", "StoredStatus"]
 
 
 @dataclass(frozen=True)
@@ -38,11 +32,11 @@ class StatusStore(Protocol):
         """Queue a person's command for the controller's next tick."""
         ...
 
-    def take_command(self, name: str) -> Command | None:
-        """The oldest queued command, removed from the queue."""
+    def take_command(self, name: str) -> CommandRequest | None:
+        """The oldest request not yet carried out. A store that keeps requests apart from the
+        status removes it here; one that keeps it on the rollout object compares it with the
+        status's ``lastCommand``, which the engine sets in the decision that carries it out."""
         ...
-
-    def names(self) -> list[str]: ...
 
 
 class ConflictError(RuntimeError):

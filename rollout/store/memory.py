@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict, deque
 
+from mlcanary.rollout.commands import Command, CommandRequest
 from mlcanary.rollout.status import RolloutStatus
-from mlcanary.rollout.store.base import Command, ConflictError, StoredStatus
+from mlcanary.rollout.store.base import ConflictError, StoredStatus
 
 __all__ = ["MemoryStatusStore"]
 
@@ -13,8 +15,9 @@ __all__ = ["MemoryStatusStore"]
 class MemoryStatusStore:
     def __init__(self) -> None:
         self._statuses: dict[str, StoredStatus] = {}
-        self._commands: defaultdict[str, deque[Command]] = defaultdict(deque)
-        self.saves = 0
+        self._commands: defaultdict[str, deque[CommandRequest]] = defaultdict(deque)
+        self._ids = itertools.count(1)
+        self.saves = 0  # for tests: how many writes a scenario made
 
     def load(self, name: str) -> StoredStatus | None:
         return self._statuses.get(name)
@@ -29,11 +32,10 @@ class MemoryStatusStore:
         return stored
 
     def request(self, name: str, command: Command) -> None:
-        self._commands[name].append(command)
+        self._commands[name].append(
+            CommandRequest(command.value, f"{command.value}:{next(self._ids)}")
+        )
 
-    def take_command(self, name: str) -> Command | None:
+    def take_command(self, name: str) -> CommandRequest | None:
         queue = self._commands[name]
         return queue.popleft() if queue else None
-
-    def names(self) -> list[str]:
-        return sorted(self._statuses)

@@ -12,7 +12,6 @@ has succeeded, so a failure leaves no half-built tag behind.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from mlcanary.serving.image.names import (
     version_tag,
 )
 from mlcanary.serving.image.wheelhouse import build_wheelhouse, project_root
+from mlcanary.settings import BuildSettings, env_name
 
 __all__ = [
     "DEFAULT_BASE_IMAGES",
@@ -66,8 +66,7 @@ class BuiltImage:
 
 
 def image_cache_dir() -> Path:
-    default = Path.home() / ".cache" / "mlcanary"
-    return Path(os.environ.get("MLCANARY_IMAGE_CACHE", default)) / "wheelhouse"
+    return BuildSettings.from_env().image_cache / "wheelhouse"
 
 
 def image_tag(spec: ImageSpec, ref: ModelRef) -> str:
@@ -94,7 +93,7 @@ def build_args(spec: ImageSpec, ref: ModelRef) -> dict[str, str]:
     args = {
         "BASE_IMAGE": spec.base_image or DEFAULT_BASE_IMAGES[variant],
         "MODEL": str(ref),
-        "MLCANARY_DEVICE": "auto" if spec.gpu else "cpu",
+        env_name("device"): "auto" if spec.gpu else "cpu",
     }
     if not spec.gpu:
         # "void": the NVIDIA runtime mounts no GPU into a CPU image even on a GPU node.

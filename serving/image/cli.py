@@ -6,15 +6,13 @@ from typing import Annotated
 
 import typer
 
+from mlcanary.console import ExitCode, fail
 from mlcanary.models.digest import ArtifactIntegrityError
 from mlcanary.serving.image.builder import DEFAULT_BASE_IMAGES, ImageSpec, build_image
 from mlcanary.serving.image.docker import DockerError
 from mlcanary.serving.image.wheelhouse import WheelhouseError
 
 __all__ = ["build_command"]
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 
 def build_command(
@@ -41,11 +39,9 @@ def build_command(
     try:
         built = build_image(spec, on_step=lambda step: typer.echo(f"-> {step}"))
     except (ValueError, LookupError, ArtifactIntegrityError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
+        fail(str(exc), ExitCode.INVALID)
     except (DockerError, WheelhouseError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_FAILED) from None
+        fail(str(exc))
     typer.echo(f"built {built.tag} ({built.image_id}) from bento {built.bento}")
     if built.pushed:
         typer.echo(f"pushed {built.pushed}")

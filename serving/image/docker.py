@@ -14,6 +14,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from mlcanary.settings import BuildSettings
+
 __all__ = ["DockerCli", "DockerError", "DockerUnavailableError"]
 
 _DEFAULT = "/usr/bin/docker"
@@ -29,7 +31,7 @@ class DockerUnavailableError(DockerError):
 
 class DockerCli:
     def __init__(self, binary: str | None = None) -> None:
-        chosen = binary or os.environ.get("MLCANARY_DOCKER")
+        chosen = binary or BuildSettings.from_env().docker
         if chosen is None:
             chosen = _DEFAULT if Path(_DEFAULT).exists() else (shutil.which("docker") or "docker")
         self.binary = chosen

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry
 from mlcanary.gpu import nvml
 from mlcanary.gpu.nvml_fake import FakeDevice, FakeNvml
 from mlcanary.serving.gpu_metrics import start_gpu_sampler
-from mlcanary.serving.settings import ServingSettings, SettingsError
+from mlcanary.settings import ServingSettings, SettingsError
 
 
 def _value(registry: CollectorRegistry, name: str, gpu: str) -> float | None:

@@ -16,7 +16,7 @@ from tests.loadtest.limited_target import limited_target
 
 pytestmark = pytest.mark.integration
 
-LOCUSTFILE = Path(mlcanary.loadtest.__file__).parent / "locustfile.py"
+LOCUSTFILE = Path(mlcanary.loadtest.__file__).parent / "traffic" / "locustfile.py"
 
 
 def locust(host: str, tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:

@@ -112,7 +112,10 @@ def test_defaults_fill_what_is_left_out():
             {"spec__analysis__alpha": 0.5},
             "spec.analysis.alpha: Input should be less than or equal to 0.25",
         ),
-        ({"spec__router__type": "nginx"}, "spec.router.type: Input should be 'local'"),
+        (
+            {"spec__router__type": "nginx"},
+            "spec.router.type: unknown router 'nginx'; known: local, gateway-api, istio, replicas",
+        ),
         (
             {"spec__metrics": {"provider": "prometheus"}},
             "spec.metrics: the prometheus provider needs an address",

@@ -1,0 +1,99 @@
+"""Labeled traffic: predict a holdout row, then post its true label as feedback.
+
+Run it with the plain ``locust`` command (web UI, or headless), e.g.
+``locust -f loadtest/traffic/locustfile.py --host http://127.0.0.1:3000 --headless -u 8 -t 30s``.
+Options of its own (in the web UI's start form too; docs/capacity.md): ``--feedback-ratio``,
+``--feedback-delay-s`` (labels that arrive late, as in production), ``--rate-per-user`` (open-loop
+pacing for the capacity search), ``--p95-budget-ms`` and ``--max-failure-ratio`` (CI gating).
+Load shapes: ``locustfile_step.py``, ``locustfile_ramp.py``, ``locustfile_spike.py``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import gevent
+import orjson
+from gevent.pool import Pool
+from locust import FastHttpUser, events, task
+
+from mlcanary.loadtest.holdout import labeled_rows
+
+# Imported for their Locust event listeners: options, CI budgets, per-window statistics.
+from mlcanary.loadtest.traffic import budget_gate, options, window_recorder  # noqa: F401
+
+__all__ = ["LabeledTrafficUser", "refresh_loop_clock"]
+
+_ROWS = labeled_rows()
+_HEADERS = {"Content-Type": "application/json"}
+
+
+@events.init.add_listener  # type: ignore[untyped-decorator]
+def refresh_loop_clock(**_kwargs: Any) -> None:
+    """Loading the holdout set blocks for seconds before gevent's loop has ever run; the loop's
+    cached clock is then that stale, and Locust's --run-time timer would fire that much early."""
+    gevent.get_hub().loop.update_now()
+
+
+class LabeledTrafficUser(FastHttpUser):
+    """One client: a prediction, then (for ``--feedback-ratio`` of them) its true label.
+
+    With ``--rate-per-user r`` each user starts its task every 1/r seconds (N users: N x r a
+    second; a per-user rate because Locust's workers never learn the total user count), on a
+    fixed schedule from a random phase, so that users do not fire in lockstep: an
+    approximation of open-loop arrivals that holds while responses take less than 1/r seconds.
+    Delayed feedback waits in a bounded pool per user; a full pool makes the user wait, so memory
+    stays bounded and the slowdown shows as a missed arrival rate instead of lost labels.
+    """
+
+    _period_s = 0.0
+    _next_start = 0.0
+
+    def on_start(self) -> None:
+        opts = self.environment.parsed_options
+        self._feedback_ratio = opts.feedback_ratio if opts else 1.0
+        self._feedback_delay_s = opts.feedback_delay_s if opts else 0.0
+        self._pending = Pool(opts.max_pending_feedback if opts else 100)
+        if opts is not None and opts.rate_per_user > 0:
+            self._period_s = 1 / opts.rate_per_user
+            gevent.sleep(random.uniform(0, self._period_s))  # noqa: S311 - a phase, not a secret
+            self._next_start = time.perf_counter()
+
+    def on_stop(self) -> None:
+        self._pending.kill(block=False)
+
+    def wait_time(self) -> float:
+        """The next start on this user's schedule; a start already missed is not made up, so
+        a slow target shows as an achieved rate below the offered one, not as bursts."""
+        if self._period_s == 0:
+            return 0.0
+        now = time.perf_counter()
+        self._next_start = max(self._next_start + self._period_s, now)
+        return self._next_start - now
+
+    @task
+    def predict_then_feedback(self) -> None:
+        row = random.choice(_ROWS)  # noqa: S311 - sampling, not security
+        with self.client.post(
+            "/predict", data=row.body, headers=_HEADERS, name="/predict", catch_response=True
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"predict answered {response.status_code}")
+                return
+            token = orjson.loads(response.content)["feedback_tokens"][0]
+        if random.random() >= self._feedback_ratio:  # noqa: S311
+            return
+        if self._feedback_delay_s > 0:
+            self._pending.spawn(self._feedback_later, token, row.label)
+        else:
+            self._feedback(token, row.label)
+
+    def _feedback_later(self, token: str, label: int) -> None:
+        gevent.sleep(self._feedback_delay_s)
+        self._feedback(token, label)
+
+    def _feedback(self, token: str, label: int) -> None:
+        body = orjson.dumps({"token": token, "label": label}).decode()
+        self.client.post("/feedback", data=body, headers=_HEADERS, name="/feedback")

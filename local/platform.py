@@ -1,0 +1,127 @@
+"""Wires a controller for the single-machine mode: local processes, the local proxy, and
+Prometheus when it is installed (otherwise the services are scraped directly, and it says so)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mlcanary.local.file_store import FileStatusStore
+from mlcanary.local.processes import ProcessRegistry
+from mlcanary.local.prometheus import prometheus_available, start_prometheus, write_targets
+from mlcanary.local.router.admin import LocalRouter
+from mlcanary.local.router.kind import DEFAULT_ADDRESS, loopback_port
+from mlcanary.local.workloads import LocalWorkloads
+from mlcanary.metrics.kind import Sources, metrics_provider
+from mlcanary.rollout.controller import Controller
+from mlcanary.rollout.platforms import platform_problems
+from mlcanary.rollout.spec import MetricsSpec, ModelRollout, RolloutSpec
+
+__all__ = ["LocalPlatform", "local_problems"]
+
+ROUTER = "router"
+
+
+def local_problems(spec: RolloutSpec) -> list[tuple[str, str]]:
+    """Whether the spec can run on this machine, found before anything starts: the platform
+    rules of every mode, and this platform's own: Prometheus, which it starts where the spec
+    says, listens on loopback with an explicit port."""
+    problems = platform_problems(spec, "local")
+    if spec.metrics.provider == "prometheus" and spec.metrics.address is not None:
+        try:
+            loopback_port(spec.metrics.address)
+        except ValueError as exc:
+            problems.append(("spec.metrics.address", str(exc)))
+    return problems
+
+
+@dataclass
+class LocalPlatform:
+    """Everything the single-machine mode runs, under one state directory."""
+
+    state_dir: Path
+    say: Callable[[str], None] = print
+
+    def __post_init__(self) -> None:
+        # Absolute, because the processes started from here may run in other directories.
+        self.state_dir = self.state_dir.resolve()
+
+    @property
+    def registry(self) -> ProcessRegistry:
+        return ProcessRegistry(self.state_dir / "processes")
+
+    @property
+    def store(self) -> FileStatusStore:
+        return FileStatusStore(self.state_dir / "rollouts")
+
+    def router_address(self, rollout: ModelRollout) -> str:
+        return rollout.spec.router.address or DEFAULT_ADDRESS
+
+    def ensure_router(self, address: str, model: str, stable_version: str) -> LocalRouter:
+        """The proxy, started with stable at 100% if it is not running yet."""
+        if self.registry.get(ROUTER) is None:
+            stable_url = LocalWorkloads(self.registry).ensure(model, stable_version)
+            command = [
+                sys.executable, "-m", "mlcanary.cli", "router", "serve",
+                "--listen", urlsplit(address).netloc,
+                "--state", str(self.state_dir / "router-state.json"),
+                "--route", f"{stable_version}={stable_url}=100",
+            ]  # fmt: skip
+            loopback_port(address)
+            self.say(f"starting the local router on {address}")
+            self.registry.ensure(ROUTER, command, address, "/-/readyz", env=dict(os.environ))
+        return LocalRouter(address)
+
+    def _scrape_targets(self, router_address: str) -> None:
+        hosts = [urlsplit(url).netloc for url in LocalWorkloads(self.registry).urls()]
+        write_targets(
+            self.state_dir / "prometheus",
+            {"services": hosts, "router": [urlsplit(router_address).netloc]},
+        )
+
+    def controller(self, rollout: ModelRollout, timeline: Path | None = None) -> Controller:
+        spec = rollout.spec
+        router_address = self.router_address(rollout)
+        metrics_spec = spec.metrics
+        if metrics_spec.provider == "prometheus" and not prometheus_available():
+            self.say(
+                "prometheus is not installed: reading the services' /metrics directly "
+                "(apt-get install prometheus for the real server)"
+            )
+            metrics_spec = MetricsSpec(provider="scrape")
+        use_prometheus = metrics_spec.provider == "prometheus" and metrics_spec.address is not None
+        if use_prometheus:
+            assert metrics_spec.address is not None
+            start_prometheus(
+                self.registry,
+                self.state_dir / "prometheus",
+                loopback_port(metrics_spec.address),
+                {"services": "/metrics", "router": "/-/metrics"},
+            )
+            workloads = LocalWorkloads(
+                self.registry, on_change=lambda: self._scrape_targets(router_address)
+            )
+        else:
+            workloads = LocalWorkloads(self.registry)
+        metrics = metrics_provider(metrics_spec, Sources(workloads.urls))
+        router = self.ensure_router(router_address, spec.model, spec.stable.version)
+        for version in (spec.stable.version, spec.canary.version):
+            workloads.ensure(spec.model, version)
+        if use_prometheus:
+            self._scrape_targets(router_address)
+        return Controller(
+            rollout=rollout,
+            router=router,
+            metrics=metrics,
+            store=self.store,
+            workloads=workloads,
+            timeline=timeline,
+        )
+
+    def down(self) -> None:
+        for name in self.registry.names():
+            self.registry.stop(name)
