@@ -11,10 +11,10 @@ pods read the feedback key from their Secret through the kubelet, the controller
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from mlcanary.k8s import crd, naming
+from mlcanary.k8s.routers.kind import Permission, cluster_router
 
 __all__ = [
     "CONTROLLER_PERMISSIONS",
@@ -24,13 +24,6 @@ __all__ = [
     "role_binding",
     "service_account",
 ]
-
-
-@dataclass(frozen=True)
-class Permission:
-    api_group: str  # "" is the core group
-    resource: str
-    verbs: tuple[str, ...]
 
 
 CONTROLLER_PERMISSIONS: tuple[Permission, ...] = (
@@ -48,8 +41,6 @@ CONTROLLER_PERMISSIONS: tuple[Permission, ...] = (
 
 def permissions_for(router: str) -> list[Permission]:
     """What the controller needs for rollouts routed by ``router`` (a cluster router's name)."""
-    from mlcanary.k8s.routers.kind import cluster_router
-
     return [*CONTROLLER_PERMISSIONS, *cluster_router(router).permissions]
 
 

@@ -14,9 +14,8 @@ from typing import Any
 from kubernetes.client import CustomObjectsApi
 
 from mlcanary.k8s import naming
-from mlcanary.k8s.rbac import Permission
 from mlcanary.k8s.render.workloads import service
-from mlcanary.k8s.routers.kind import ApiContext, ClusterRouterKind, RouteContext
+from mlcanary.k8s.routers.kind import ApiContext, ClusterRouterKind, Permission, RouteContext
 from mlcanary.k8s.routers.route_object import RouteKind, RouteObjectRouter
 
 __all__ = ["ROUTER", "VIRTUALSERVICE", "IstioRouter"]

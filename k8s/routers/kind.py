@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from kubernetes.client import AppsV1Api, CustomObjectsApi
 
 from mlcanary.k8s import naming
-from mlcanary.k8s.rbac import Permission
 from mlcanary.rollout.routers.base import Router
 from mlcanary.rollout.routers.registry import ROUTERS, router_kind
 
@@ -24,7 +23,16 @@ if TYPE_CHECKING:
     from mlcanary.k8s.render.options import RenderOptions
     from mlcanary.rollout.spec import RolloutSpec
 
-__all__ = ["ApiContext", "ClusterRouterKind", "RouteContext", "cluster_router"]
+__all__ = ["ApiContext", "ClusterRouterKind", "Permission", "RouteContext", "cluster_router"]
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One RBAC rule the controller needs (`mlcanary.k8s.rbac` renders them into its Role)."""
+
+    api_group: str  # "" is the core group
+    resource: str
+    verbs: tuple[str, ...]
 
 
 @dataclass(frozen=True)
