@@ -17,7 +17,7 @@ from pathlib import Path
 from mlcanary.loadtest.cli import SearchParameters, run_search
 from mlcanary.loadtest.compare import comparison_document, write_comparison_report
 from mlcanary.loadtest.verdict import Objective
-from mlcanary.models.train import train_reference_versions
+from mlcanary.models.reference.train import train_reference_versions
 from mlcanary.serving.launcher import ServeOptions, free_port, spawn_server, stop_server, wait_ready
 
 

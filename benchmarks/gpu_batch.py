@@ -2,8 +2,8 @@
 
 Run: ``python -m benchmarks.gpu_batch [--out reports/gpu-batch] [--min-seconds 0.3] [--threads 1]``
 
-Two networks built by the serving code's own ``build_net``: the digits CNN of version v2 (the
-architecture and size that is served; weights do not change the arithmetic, so they are left
+Two networks of the digits reference (``mlcanary.models.reference.nets``): the CNN of version
+v2 (the architecture and size that is served; weights do not change the arithmetic, so they are left
 at their initial values) and a wide MLP (4 layers of 4096) that gives a GPU enough work to
 show its throughput. Each call is timed end to end as the service runs it: rows from a NumPy
 array, moved to the device, the forward pass, the argmax brought back to the CPU, so the
@@ -25,6 +25,7 @@ import json
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,13 +34,13 @@ import numpy.typing as npt
 import torch
 
 from mlcanary.gpu.nvml import read_inventory
-from mlcanary.models.dataset import N_FEATURES
-from mlcanary.models.torch_nets import build_net
+from mlcanary.models.reference.dataset import N_FEATURES
+from mlcanary.models.reference.nets import DigitsCNN, DigitsMLP
 
 BATCH_SIZES = [1 << i for i in range(11)]
-NETWORKS = {
-    "digits-cnn-v2": {"kind": "cnn", "channels": 32},
-    "wide-mlp-4x4096": {"kind": "mlp", "hidden": 4096, "depth": 4},
+NETWORKS: dict[str, Callable[[], torch.nn.Module]] = {
+    "digits-cnn-v2": lambda: DigitsCNN(channels=32),
+    "wide-mlp-4x4096": lambda: DigitsMLP(hidden=4096, depth=4),
 }
 
 
@@ -77,10 +78,10 @@ def run(min_seconds: float) -> tuple[list[Point], list[str]]:
     devices = ["cpu"] + (["cuda:0"] if torch.cuda.is_available() else [])
     rng = np.random.default_rng(0)
     points = []
-    for name, config in NETWORKS.items():
+    for name, build in NETWORKS.items():
         for device in devices:
             torch.manual_seed(0)
-            net = build_net(config).to(device).eval()
+            net = build().to(device).eval()
             for batch in BATCH_SIZES:
                 rows = rng.uniform(0, 16, (batch, N_FEATURES)).astype(np.float32)
                 latencies = _measure(net, device, rows, min_seconds)

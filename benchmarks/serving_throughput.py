@@ -29,7 +29,7 @@ import httpx
 import orjson
 
 from mlcanary.loadtest.holdout import labeled_rows
-from mlcanary.models.train import train_reference_versions
+from mlcanary.models.reference.train import train_reference_versions
 from mlcanary.serving.launcher import free_port, stop_server
 
 MODEL = "digits:v1"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from mlcanary.models.dataset import digits_split
+from mlcanary.models.reference.dataset import digits_split
 
 __all__ = ["LabeledRow", "labeled_rows"]
 

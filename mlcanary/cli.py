@@ -7,20 +7,16 @@ packages they call.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from mlcanary.console import ExitCode, console, fail
 
 app = typer.Typer(no_args_is_help=True, help="Serve ML model versions and promote new ones safely.")
-models_app = typer.Typer(no_args_is_help=True, help="Train, list and inspect model versions.")
-app.add_typer(models_app, name="models")
 
 
 def _mount_subcommands() -> None:
@@ -30,8 +26,10 @@ def _mount_subcommands() -> None:
     from mlcanary.loadtest.cli import bench_app
     from mlcanary.local.cli import platform_app, rollout_app
     from mlcanary.local.router.cli import router_app
+    from mlcanary.models.cli import models_app
     from mlcanary.serving.image.cli import build_command
 
+    app.add_typer(models_app, name="models")
     app.add_typer(rollout_app, name="rollout")
     app.add_typer(router_app, name="router")
     app.add_typer(platform_app, name="platform")
@@ -45,74 +43,6 @@ def _mount_subcommands() -> None:
 _mount_subcommands()
 
 
-@models_app.command("train")
-def models_train(
-    version: Annotated[
-        list[str] | None, typer.Option("--version", "-v", help="Train only these versions.")
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Retrain versions already in the store.")] = False,
-) -> None:
-    """Train the reference versions of the digits model and register them."""
-    from mlcanary.models.train import train_reference_versions
-
-    try:
-        outcomes = train_reference_versions(
-            version,
-            force=force,
-            on_start=lambda r: console.print(f"training {r.version} ({r.description}) ..."),
-        )
-    except ValueError as exc:
-        fail(str(exc), ExitCode.INVALID)
-    for outcome in outcomes:
-        v = outcome.version
-        state = "trained" if outcome.trained else "already registered"
-        console.print(
-            f"{v.ref}  {v.framework:<8} holdout accuracy {v.holdout_accuracy:.4f}  {state}"
-        )
-
-
-@models_app.command("list")
-def models_list(
-    name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """Show every registered version: framework, holdout accuracy, size and digest."""
-    from mlcanary.models.registry import list_versions
-
-    versions = list_versions(name)
-    if as_json:
-        rows = [
-            {
-                "model": v.ref.name,
-                "version": v.ref.version,
-                "framework": v.framework,
-                "role": v.role,
-                "holdout_accuracy": v.holdout_accuracy,
-                "size_bytes": v.size_bytes,
-                "sha256": v.digest,
-                "created": v.created.isoformat(),
-            }
-            for v in versions
-        ]
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    if not versions:
-        console.print("no model versions registered; run `mlcanary models train`")
-        return
-    table = Table("model", "version", "framework", "role", "holdout acc", "size", "sha256")
-    for v in versions:
-        table.add_row(
-            v.ref.name,
-            v.ref.version,
-            v.framework,
-            v.role,
-            f"{v.holdout_accuracy:.4f}",
-            f"{v.size_bytes / 1024:.0f} KiB",
-            v.digest[:16],
-        )
-    console.print(table)
-
-
 @app.command()
 def serve(
     model: Annotated[str, typer.Option(help="The version to serve, NAME:VERSION.")],
@@ -121,7 +51,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
-    """Serve one model version with BentoML (sklearn and torch alike)."""
+    """Serve one model version with BentoML, whatever its format."""
     from mlcanary.models.digest import ArtifactIntegrityError
     from mlcanary.serving.launcher import ServeOptions, preflight, serve_command, serve_environment
 

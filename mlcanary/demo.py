@@ -24,7 +24,8 @@ import mlcanary.rollout
 from mlcanary.local.cli import show_tick
 from mlcanary.local.platform import LocalPlatform
 from mlcanary.local.report import group_by_rollout, read_timeline, write_report
-from mlcanary.models.train import train_reference_versions
+from mlcanary.local.router.haproxy import MISSING_HAPROXY, haproxy_binary
+from mlcanary.models.reference.train import train_reference_versions
 from mlcanary.rollout.spec import ModelRollout
 from mlcanary.rollout.status import Phase
 from mlcanary.serving.launcher import free_port
@@ -67,12 +68,15 @@ def _locust(url: str, users: int, workdir: Path, max_s: int) -> Iterator[None]:
 
 
 def run_demo(workdir: Path, console: Console, *, fast: bool = False, users: int = 8) -> int:
+    if haproxy_binary() is None:
+        console.print(f"[red]{MISSING_HAPROXY}[/]")
+        return 1
     workdir.mkdir(parents=True, exist_ok=True)
     console.rule("1. train the reference versions")
     for outcome in train_reference_versions():
         v = outcome.version
         console.print(
-            f"{v.ref}: {v.description} ({v.role}), holdout accuracy {v.holdout_accuracy:.4f}"
+            f"{v.ref}: {v.description} ({v.role}), holdout accuracy {v.holdout['accuracy']:.4f}"
         )
     state = workdir / "state"
     shutil.rmtree(state, ignore_errors=True)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import torch
-
-from mlcanary.models.dataset import N_CLASSES
-from mlcanary.models.registry import ModelRef, load_predictor
+from mlcanary.models.registry import ModelRef, get_version, load_predictor
 from mlcanary.serving.batching import MicroBatcher
 from mlcanary.serving.gpu_metrics import start_gpu_sampler
 from mlcanary.serving.ledger_sqlite import SqliteLedger
@@ -18,12 +15,21 @@ __all__ = ["build_runtime"]
 
 
 def build_runtime(settings: ServingSettings) -> ModelRuntime:
-    # One intra-op thread per worker: small batches gain nothing from more, and on a shared CPU
-    # torch's spinning worker threads multiply tail latency. Scale with workers instead.
-    torch.set_num_threads(settings.torch_threads)
-    version, predictor = load_predictor(ModelRef.parse(settings.model), settings.device)
+    ref = ModelRef.parse(settings.model)
+    if get_version(ref).framework == "torch":
+        import torch
+
+        # One intra-op thread per worker: small batches gain nothing from more, and on a shared
+        # CPU torch's spinning worker threads multiply tail latency. Scale with workers instead.
+        torch.set_num_threads(settings.torch_threads)
+    version, predictor = load_predictor(ref, settings.device)
     metrics = ServingMetrics(
-        version.ref.name, version.ref.version, version.framework, predictor.device, version.digest
+        version.ref.name,
+        version.ref.version,
+        version.framework,
+        predictor.device,
+        version.digest,
+        task=version.task.value,
     )
     # The sampler thread lives as long as the worker process, like the model it reports on.
     start_gpu_sampler(version.ref.name, version.ref.version, settings.gpu_sample_s)
@@ -36,5 +42,5 @@ def build_runtime(settings: ServingSettings) -> ModelRuntime:
         max_batch=settings.max_batch,
         max_body_bytes=settings.max_body_bytes,
         max_inflight=settings.max_inflight,
-        feedback=FeedbackLimits(ttl_s=settings.feedback_ttl_s, n_classes=N_CLASSES),
+        feedback=FeedbackLimits(ttl_s=settings.feedback_ttl_s),
     )

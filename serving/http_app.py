@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlcanary.serving.errors import ClientError
 
-__all__ = ["ENDPOINTS", "build_app"]
+__all__ = ["ENDPOINTS", "HANDLERS", "build_app"]
 
 logger = logging.getLogger("mlcanary.serving")
 
@@ -145,16 +145,30 @@ async def feedback(request: Request) -> Response:
         return _json(exc.status, exc.body())
 
 
+async def model(request: Request) -> Response:
+    """What the served version takes and answers: clients and load generators shape their
+    requests from it."""
+    version = request.app.state.runtime.version
+    return _json(200, orjson.dumps(version.summary()))
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return _json(500, {"error": {"code": "internal", "message": "internal server error"}})
 
 
+# Every route: path -> (method, handler); `mlcanary.serving.openapi` documents the same.
+HANDLERS = {
+    "/predict": ("POST", predict),
+    "/feedback": ("POST", feedback),
+    "/model": ("GET", model),
+}
+
+
 def build_app() -> Starlette:
     return Starlette(
         routes=[
-            Route("/predict", predict, methods=["POST"]),
-            Route("/feedback", feedback, methods=["POST"]),
+            Route(path, handler, methods=[method]) for path, (method, handler) in HANDLERS.items()
         ],
         middleware=[Middleware(ResponseMetricsMiddleware), Middleware(AdmissionLimitMiddleware)],
         exception_handlers={Exception: _server_error},

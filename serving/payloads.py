@@ -1,10 +1,9 @@
-"""Parsing and validating request bodies, fast for good input and precise for bad input.
+"""Parsing request bodies into what the version takes, fast for good input and precise for bad.
 
-Well-formed batches go through one numpy conversion; only when that conversion shows something
-wrong does the slow path walk the rows to name the first bad field. Strings that look like
-numbers and booleans are refused: silently coercing them would hide client bugs. JSON cannot
-carry NaN or infinities (orjson refuses the literals and overflowing numbers), so every number
-that gets through is finite.
+The version's schema (`mlcanary.models.schema`) decides what ``instances`` may hold and its
+output spec (`mlcanary.models.task`) what a feedback ``label`` may be; every refusal is a
+`ClientError` naming the field. JSON cannot carry NaN or infinities (orjson refuses the literals
+and overflowing numbers), so every number that gets through is finite.
 """
 
 from __future__ import annotations
@@ -12,17 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import orjson
 
-from mlcanary.models.predictor import FloatArray
+from mlcanary.models.errors import InputError
+from mlcanary.models.schema import Batch, ColumnsSchema, TensorSchema
+from mlcanary.models.task import ClassificationOutput, RegressionOutput
 from mlcanary.serving.errors import ClientError
 
 __all__ = ["FeedbackRequest", "parse_feedback", "parse_predict"]
 
 _PREDICT_FIELDS = frozenset({"instances"})
 _FEEDBACK_FIELDS = frozenset({"token", "label"})
-_MAX_TOKEN_CHARS = 512
+_MAX_TOKEN_CHARS = 2048
 
 
 def _load_object(body: bytes, allowed: frozenset[str]) -> dict[str, Any]:
@@ -50,8 +50,13 @@ def _load_object(body: bytes, allowed: frozenset[str]) -> dict[str, Any]:
     return data
 
 
-def parse_predict(body: bytes, n_features: int, max_batch: int) -> FloatArray:
-    """``{"instances": [[f1, ...], ...]}``: one row or many, each with ``n_features`` numbers."""
+def _refused(error: InputError) -> ClientError:
+    return ClientError(422, error.code, error.message, error.field)
+
+
+def parse_predict(body: bytes, schema: TensorSchema | ColumnsSchema, max_batch: int) -> Batch:
+    """``{"instances": [row, ...]}``: rows of the version's tensor shape, or records with its
+    named columns."""
     instances = _load_object(body, _PREDICT_FIELDS)["instances"]
     if not isinstance(instances, list) or not instances:
         raise ClientError(
@@ -65,63 +70,30 @@ def parse_predict(body: bytes, n_features: int, max_batch: int) -> FloatArray:
             "instances",
         )
     try:
-        rows = np.array(instances)
-    except ValueError:
-        rows = np.empty(0, dtype=object)
-    # numpy turns booleans into numbers; the only place a JSON true/false can hide is a value.
-    has_booleans = b"true" in body or b"false" in body
-    if (
-        not has_booleans
-        and rows.ndim == 2
-        and rows.shape[1] == n_features
-        and rows.dtype.kind in "iuf"
-    ):
-        return rows.astype(np.float64, copy=False)
-    raise _locate_row_error(instances, n_features)
-
-
-def _locate_row_error(instances: list[Any], n_features: int) -> ClientError:
-    for i, row in enumerate(instances):
-        if not isinstance(row, list):
-            return ClientError(
-                422, "invalid_row", "each row must be a list of numbers", f"instances[{i}]"
-            )
-        if len(row) != n_features:
-            return ClientError(
-                422,
-                "wrong_feature_count",
-                f"row {i} has {len(row)} features; the model expects {n_features}",
-                f"instances[{i}]",
-            )
-        for j, value in enumerate(row):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return ClientError(
-                    422,
-                    "non_numeric",
-                    f"instances[{i}][{j}] is {type(value).__name__} {value!r:.40}; numbers only",
-                    f"instances[{i}][{j}]",
-                )
-    return ClientError(
-        422, "invalid_instances", "instances could not be read as numbers", "instances"
-    )
+        if isinstance(schema, TensorSchema):
+            # Only a JSON true/false can hide among numbers as 1/0: the raw bytes tell cheaply.
+            return schema.parse(instances, booleans_seen=b"true" in body or b"false" in body)
+        return schema.parse(instances)
+    except InputError as error:
+        raise _refused(error) from None
 
 
 @dataclass(frozen=True)
 class FeedbackRequest:
     token: str
-    label: int
+    label: Any  # a class label, or a number (or list of numbers) for regression
 
 
-def parse_feedback(body: bytes, n_classes: int) -> FeedbackRequest:
-    """``{"token": "...", "label": 3}``: the token from the prediction and the true label."""
+def parse_feedback(body: bytes, output: ClassificationOutput | RegressionOutput) -> FeedbackRequest:
+    """``{"token": "...", "label": ...}``: the token from the prediction and the true label, a
+    class of the model or a number (a list of numbers for several outputs)."""
     data = _load_object(body, _FEEDBACK_FIELDS)
-    token, label = data["token"], data["label"]
+    token = data["token"]
     if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_CHARS:
         raise ClientError(
             422, "invalid_token", "token must be the string returned by predict", "token"
         )
-    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < n_classes:
-        raise ClientError(
-            422, "invalid_label", f"label must be an integer from 0 to {n_classes - 1}", "label"
-        )
-    return FeedbackRequest(token, label)
+    try:
+        return FeedbackRequest(token, output.parse_label(data["label"]))
+    except InputError as error:
+        raise _refused(error) from None

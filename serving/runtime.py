@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import orjson
 
 from mlcanary.models.registry import ModelVersion
+from mlcanary.models.task import ClassificationOutput
 from mlcanary.serving.batching import MicroBatcher
 from mlcanary.serving.errors import ClientError
 from mlcanary.serving.ledger import FeedbackLedger
@@ -25,7 +26,6 @@ _CLOCK_SKEW_S = 300.0
 @dataclass(frozen=True)
 class FeedbackLimits:
     ttl_s: float
-    n_classes: int
 
 
 class ModelRuntime:
@@ -56,19 +56,32 @@ class ModelRuntime:
         self._last_prune = 0.0
 
     async def predict(self, body: bytes) -> bytes:
-        rows = parse_predict(body, self.version.input_shape[0], self._max_batch)
-        labels = (await self._batcher.predict(rows)).tolist()
-        self.metrics.predicted(len(labels))
+        rows = parse_predict(body, self.version.schema, self._max_batch)
+        try:
+            predictions = await self._batcher.predict(rows)
+        except ValueError as exc:
+            # The model refused these rows alone (the batcher has retried them apart from their
+            # neighbours): scikit-learn's and onnxruntime's input checks raise ValueError for
+            # values the schema cannot rule out, like an overflow inside a scaler.
+            self.metrics.input_rejected()
+            raise ClientError(
+                422, "model_rejected_input", f"the model refused this input: {exc}", "instances"
+            ) from None
+        self.metrics.predicted(len(predictions.values))
         ref = self.version.ref
-        tokens = self._signer.issue(ref.name, ref.version, labels, self._clock())
-        return orjson.dumps(
-            {
-                "model": ref.name,
-                "version": ref.version,
-                "predictions": labels,
-                "feedback_tokens": tokens,
-            }
+        answer: dict[str, object] = {
+            "model": ref.name,
+            "version": ref.version,
+            "predictions": predictions.values,
+        }
+        output = self.version.output
+        if predictions.probabilities is not None and isinstance(output, ClassificationOutput):
+            answer["classes"] = output.classes
+            answer["probabilities"] = predictions.probabilities
+        answer["feedback_tokens"] = self._signer.issue(
+            ref.name, ref.version, predictions.values, self._clock()
         )
+        return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
 
     def feedback(self, body: bytes) -> bytes:
         """Count a true label for the version that predicted; raise ClientError otherwise.
@@ -76,7 +89,7 @@ class ModelRuntime:
         Every refusal is counted by reason, and none of them reaches the accuracy counters.
         """
         try:
-            request = parse_feedback(body, self._feedback.n_classes)
+            request = parse_feedback(body, self.version.output)
         except ClientError:
             self.metrics.feedback_rejected("malformed")
             raise
@@ -108,16 +121,19 @@ class ModelRuntime:
             raise ClientError(
                 409, "duplicate", "feedback for this prediction was already counted", "token"
             )
-        correct = prediction.label == request.label
-        self.metrics.feedback(prediction.version, correct)
-        return orjson.dumps(
-            {
-                "accepted": True,
-                "model": prediction.model,
-                "version": prediction.version,
-                "correct": correct,
-            }
-        )
+        judgement = self.version.output.judge(prediction.value, request.label)
+        self.metrics.feedback(prediction.version, judgement)
+        answer: dict[str, object] = {
+            "accepted": True,
+            "model": prediction.model,
+            "version": prediction.version,
+        }
+        if judgement.correct is not None:
+            answer["correct"] = judgement.correct
+        else:
+            answer["absolute_error"] = judgement.absolute_error
+            answer["squared_error"] = judgement.squared_error
+        return orjson.dumps(answer)
 
     def _prune(self, now: float) -> None:
         if now - self._last_prune >= _PRUNE_EVERY_S:

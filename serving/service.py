@@ -11,17 +11,20 @@ import gc
 
 import bentoml
 
-from mlcanary.serving.http_app import ENDPOINTS, build_app
+from mlcanary.serving.http_app import ENDPOINTS, HANDLERS, build_app
+from mlcanary.serving.openapi import docs_app, document
 from mlcanary.settings import ServiceSettings
 
 __all__ = ["ModelService"]
 
 app = build_app()
+docs = docs_app()  # mounted second: it only describes the endpoints (see serving/openapi.py)
 
 _hot_paths = ",".join(sorted(ENDPOINTS))
 _service = ServiceSettings.from_env()
 
 
+@bentoml.asgi_app(docs, path="/")
 @bentoml.asgi_app(app, path="/")
 @bentoml.service(
     name="mlcanary",
@@ -35,7 +38,9 @@ class ModelService:
         from mlcanary.serving.assembly import build_runtime
         from mlcanary.settings import ServingSettings
 
-        self.runtime = build_runtime(ServingSettings.from_env())
+        settings = ServingSettings.from_env()
+        self.runtime = build_runtime(settings)
+        document(docs, self.runtime.version, settings.max_batch, HANDLERS)
         app.state.runtime = self.runtime
         # The loaded model and libraries are hundreds of thousands of long-lived objects that
         # every full collection would scan again: freeze them, and collect young objects in

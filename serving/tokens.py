@@ -1,7 +1,8 @@
 """Signed feedback tokens: the prediction travels with the client, not in server memory.
 
-A token carries the model, the version that predicted, a unique prediction id, the predicted
-label and the time, under an HMAC shared by every replica of every version of the model. Any
+A token carries the model, the version that predicted, a unique prediction id, the prediction
+(a class label, a number, or several numbers) and the time, under an HMAC shared by every replica
+of every version of the model. Any
 replica can therefore verify feedback that arrives minutes later, after a restart, or at a
 different replica, and count it for the version that made the prediction, while a client cannot
 forge one or change what it says.
@@ -14,6 +15,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -31,7 +33,7 @@ class Prediction:
     model: str
     version: str
     prediction_id: str
-    label: int
+    value: Any  # what the version predicted: a class label, a number or a list of numbers
     issued_at: float
 
 
@@ -53,10 +55,10 @@ class TokenSigner:
         mac = hmac.new(self._secret, f"{_VERSION}.{payload}".encode("ascii"), hashlib.sha256)
         return _b64(mac.digest())
 
-    def issue(self, model: str, version: str, labels: list[int], now: float) -> list[str]:
+    def issue(self, model: str, version: str, predictions: list[Any], now: float) -> list[str]:
         tokens = []
-        for label in labels:
-            body = [model, version, secrets.token_hex(12), label, round(now, 3)]
+        for prediction in predictions:
+            body = [model, version, secrets.token_hex(12), prediction, round(now, 3)]
             payload = _b64(orjson.dumps(body))
             tokens.append(f"{_VERSION}.{payload}.{self._sign(payload)}")
         return tokens
@@ -69,10 +71,8 @@ class TokenSigner:
         if not hmac.compare_digest(self._sign(payload), signature):
             raise InvalidTokenError("feedback token signature does not match")
         try:
-            model, version, prediction_id, label, issued_at = orjson.loads(_unb64(payload))
-            return Prediction(
-                str(model), str(version), str(prediction_id), int(label), float(issued_at)
-            )
+            model, version, prediction_id, value, issued_at = orjson.loads(_unb64(payload))
+            return Prediction(str(model), str(version), str(prediction_id), value, float(issued_at))
         except (ValueError, TypeError) as exc:
             raise InvalidTokenError("feedback token payload is malformed") from exc
 

@@ -18,8 +18,8 @@ os.environ["MLCANARY_HOME"] = str(_SESSION_DIR / "home")
 os.environ.pop("MLCANARY_MODEL", None)
 os.environ.pop("MLCANARY_FEEDBACK_SECRET", None)
 
+from mlcanary.models.reference.train import train_reference_versions  # noqa: E402
 from mlcanary.models.registry import ModelVersion  # noqa: E402
-from mlcanary.models.train import train_reference_versions  # noqa: E402
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

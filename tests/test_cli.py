@@ -18,9 +18,11 @@ def test_models_list_json_shows_what_the_issue_asks(trained: dict[str, ModelVers
     result = runner.invoke(app, ["models", "list", "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["version"]: row for row in json.loads(result.output)}
-    assert rows["v2"]["framework"] == "torch"
+    assert (rows["v2"]["framework"], rows["v2"]["format"]) == ("torch", "torch-export")
     assert rows["v1"]["sha256"] == trained["v1"].digest
-    assert rows["v3"]["holdout_accuracy"] == pytest.approx(trained["v3"].holdout_accuracy)
+    assert rows["v3"]["holdout"]["accuracy"] == pytest.approx(trained["v3"].holdout["accuracy"])
+    assert rows["v1"]["schema"] == {"kind": "tensor", "shape": [64], "dtype": "float64"}
+    assert rows["v1"]["task"] == "classification"
     assert rows["v1"]["size_bytes"] > 0
 
 

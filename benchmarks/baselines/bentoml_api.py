@@ -22,4 +22,4 @@ class PlainBentoService:
     @bentoml.api  # type: ignore[untyped-decorator]
     async def predict(self, instances: list[list[float]]) -> dict[str, object]:
         labels = self._predictor.predict(np.asarray(instances, dtype=np.float64))
-        return {"version": self._version.ref.version, "predictions": labels.tolist()}
+        return {"version": self._version.ref.version, "predictions": labels.values}

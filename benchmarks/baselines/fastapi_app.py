@@ -21,4 +21,4 @@ class PredictRequest(BaseModel):
 @app.post("/predict")
 async def predict(request: PredictRequest) -> dict[str, object]:
     labels = _predictor.predict(np.asarray(request.instances, dtype=np.float64))
-    return {"version": _version.ref.version, "predictions": labels.tolist()}
+    return {"version": _version.ref.version, "predictions": labels.values}

@@ -18,4 +18,4 @@ app = Flask(__name__)
 def predict() -> ResponseReturnValue:
     body = request.get_json()
     labels = _predictor.predict(np.asarray(body["instances"], dtype=np.float64))
-    return jsonify(version=_version.ref.version, predictions=labels.tolist())
+    return jsonify(version=_version.ref.version, predictions=labels.values)

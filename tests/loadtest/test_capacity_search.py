@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from mlcanary.loadtest.holdout import labeled_rows
-from mlcanary.models.train import train_reference_versions
+from mlcanary.models.reference.train import train_reference_versions
 from mlcanary.serving.launcher import ServeOptions, free_port, spawn_server, stop_server, wait_ready
 from tests.loadtest.limited_target import limited_target
 

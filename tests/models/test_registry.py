@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import skops.io as sio
 
-from mlcanary.models.dataset import digits_split
 from mlcanary.models.digest import ArtifactIntegrityError
-from mlcanary.models.formats.sklearn_skops import SkopsFormat, UntrustedArtifactError
+from mlcanary.models.formats.base import LoadContext, UntrustedArtifactError
+from mlcanary.models.formats.skops import SkopsFormat
+from mlcanary.models.reference.dataset import digits_split
 from mlcanary.models.registry import (
     ModelRef,
     ModelVersion,
@@ -19,6 +20,8 @@ from mlcanary.models.registry import (
     list_versions,
     load_predictor,
 )
+from mlcanary.models.schema import TensorSchema
+from mlcanary.models.task import ClassificationOutput, RegressionOutput
 
 
 @pytest.mark.parametrize("text", ["digits:v1", "my-model.2:2024_01"])
@@ -30,7 +33,7 @@ def test_model_ref_accepts_plain_names(text: str) -> None:
     "text", ["digits", "digits:", ":v1", "Digits:v1", 'digits:v1"} or {', "a:b:c", "../x:v1"]
 )
 def test_model_ref_refuses_what_could_break_labels_or_paths(text: str) -> None:
-    with pytest.raises(ValueError, match="NAME:VERSION"):
+    with pytest.raises(ValueError, match=r"NAME:VERSION|lowercase letters"):
         ModelRef.parse(text)
 
 
@@ -38,12 +41,14 @@ def test_versions_carry_their_metadata(trained: dict[str, ModelVersion]) -> None
     listed = {v.ref.version: v for v in list_versions("digits")}
     assert {"v1", "v2", "v3"} <= set(listed)
     v1, v2, v3 = listed["v1"], listed["v2"], listed["v3"]
-    assert (v1.framework, v2.framework) == ("sklearn", "torch")
-    assert v1.input_shape == (64,)
+    assert (v1.format, v2.format) == ("skops", "torch-export")
+    assert v1.schema == TensorSchema(shape=(64,), dtype="float64")
+    # The network computes in float32, so its requests are held to float32's range.
+    assert v2.schema == TensorSchema(shape=(64,), dtype="float32")
+    assert v1.output == ClassificationOutput(classes=tuple(range(10)), probabilities=True)
     assert len(v1.digest) == 64
     assert v1.size_bytes > 0
-    assert v2.load_options["architecture"]["kind"] == "cnn"
-    assert v2.holdout_accuracy > v1.holdout_accuracy > v3.holdout_accuracy + 0.05
+    assert v2.holdout["accuracy"] > v1.holdout["accuracy"] > v3.holdout["accuracy"] + 0.05
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
@@ -52,13 +57,14 @@ def test_loaded_artifact_reproduces_the_recorded_accuracy(
 ) -> None:
     split = digits_split()
     registered, predictor = load_predictor(ModelRef("digits", version), device="cpu")
-    accuracy = float(np.mean(predictor.predict(split.x_holdout) == split.y_holdout))
-    assert accuracy == pytest.approx(registered.holdout_accuracy)
+    predicted = predictor.predict(registered.schema.to_batch(split.x_holdout)).values
+    accuracy = float(np.mean(np.asarray(predicted) == split.y_holdout))
+    assert accuracy == pytest.approx(registered.holdout["accuracy"])
     assert predictor.device == "cpu"
 
 
 def test_unknown_version_names_the_fix(trained: dict[str, ModelVersion]) -> None:
-    with pytest.raises(VersionNotFoundError, match=r"digits:v99.*mlcanary models train"):
+    with pytest.raises(VersionNotFoundError, match=r"digits:v99.*mlcanary models list"):
         get_version(ModelRef("digits", "v99"))
 
 
@@ -87,10 +93,11 @@ class Smuggled:
 def test_skops_refuses_types_outside_the_allowlist(tmp_path: Path) -> None:
     path = tmp_path / "model.skops"
     sio.dump({"payload": Smuggled()}, path)
-    with pytest.raises(UntrustedArtifactError, match="Smuggled"):
-        SkopsFormat().load(path, {}, "cpu")
+    context = LoadContext(TensorSchema(shape=(1,)), RegressionOutput())
+    with pytest.raises(UntrustedArtifactError, match=r"test_registry\.Smuggled.*--trust"):
+        SkopsFormat().load(path, {}, context)
 
 
 def test_model_ref_refuses_a_trailing_newline() -> None:
-    with pytest.raises(ValueError, match="NAME:VERSION"):
+    with pytest.raises(ValueError, match="lowercase letters"):
         ModelRef.parse("digits:v1\n")

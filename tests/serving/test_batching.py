@@ -3,24 +3,30 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
-from mlcanary.models.predictor import FloatArray, IntArray
+from mlcanary.models.schema import Batch
+from mlcanary.models.task import Predictions
 from mlcanary.serving.batching import MicroBatcher
 
 
 class RecordingModel:
-    """Labels each row with its first feature, and records the size of every call."""
+    """Predicts each row's first feature, records the size of every call, and raises on a batch
+    holding a negative first feature (a poison row)."""
 
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def predict(self, rows: FloatArray) -> IntArray:
+    def predict(self, rows: Batch) -> Predictions:
+        assert isinstance(rows, np.ndarray)
         self.calls.append(len(rows))
-        return rows[:, 0].astype(np.int64)
+        if (rows[:, 0] < 0).any():
+            raise ValueError("Input contains infinity or a value too large")
+        return Predictions(rows[:, 0].astype(np.int64).tolist())
 
 
-def _rows(*firsts: int) -> FloatArray:
+def _rows(*firsts: int) -> npt.NDArray[np.float64]:
     return np.array([[f, 0.0] for f in firsts], dtype=np.float64)
 
 
@@ -33,7 +39,7 @@ def test_each_request_gets_its_own_rows_back() -> None:
             asyncio.ensure_future(batcher.predict(_rows(10 * i, 10 * i + 1))) for i in range(5)
         ]
         results = [alone, *await asyncio.gather(*together)]
-        return [r.tolist() for r in results], model.calls
+        return [r.values for r in results], model.calls
 
     results, calls = asyncio.run(scenario())
     assert results == [[1], [0, 1], [10, 11], [20, 21], [30, 31], [40, 41]]
@@ -51,18 +57,29 @@ def test_batches_respect_the_row_limit() -> None:
     assert asyncio.run(scenario()) == [4, 4, 2]
 
 
-def test_a_failing_model_call_fails_its_requests_and_the_next_call_works() -> None:
-    def flaky(rows: FloatArray) -> IntArray:
-        if rows[0, 0] < 0:
-            raise RuntimeError("model exploded")
-        return rows[:, 0].astype(np.int64)
+def test_a_poison_request_fails_alone_and_its_neighbours_get_their_answers() -> None:
+    async def scenario() -> tuple[list[object], list[int]]:
+        model = RecordingModel()
+        batcher = MicroBatcher(model.predict, max_rows=100)
+        requests = [_rows(1), _rows(2, 3), _rows(-1), _rows(4)]
+        futures = [asyncio.ensure_future(batcher.predict(rows)) for rows in requests]
+        done = await asyncio.gather(*futures, return_exceptions=True)
+        return [d if isinstance(d, BaseException) else d.values for d in done], model.calls
 
+    results, calls = asyncio.run(scenario())
+    assert results[0] == [1]
+    assert results[1] == [2, 3]
+    assert isinstance(results[2], ValueError)
+    assert results[3] == [4]
+    assert calls == [5, 1, 2, 1, 1], "one failed shared call, then each request alone"
+
+
+def test_a_failing_model_call_fails_its_request_and_the_next_call_works() -> None:
     async def scenario() -> list[int]:
-        batcher = MicroBatcher(flaky, max_rows=10)
-        with pytest.raises(RuntimeError, match="exploded"):
+        batcher = MicroBatcher(RecordingModel().predict, max_rows=10)
+        with pytest.raises(ValueError, match="too large"):
             await batcher.predict(_rows(-1))
         result = await batcher.predict(_rows(3))
-        labels: list[int] = result.tolist()
-        return labels
+        return list(result.values)
 
     assert asyncio.run(scenario()) == [3]

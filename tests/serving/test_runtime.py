@@ -8,8 +8,9 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from mlcanary.models.predictor import FloatArray, IntArray
 from mlcanary.models.registry import ModelVersion
+from mlcanary.models.schema import Batch
+from mlcanary.models.task import Predictions
 from mlcanary.serving.batching import MicroBatcher
 from mlcanary.serving.errors import ClientError
 from mlcanary.serving.ledger_memory import MemoryLedger
@@ -30,8 +31,9 @@ class Clock:
 
 
 def _always(label: int) -> object:
-    def predict(rows: FloatArray) -> IntArray:
-        return np.full(len(rows), label, dtype=np.int64)
+    def predict(rows: Batch) -> Predictions:
+        assert isinstance(rows, np.ndarray)
+        return Predictions([label] * len(rows))
 
     return predict
 
@@ -51,7 +53,7 @@ def world(trained: dict[str, ModelVersion]) -> tuple[ModelRuntime, CollectorRegi
         max_batch=16,
         max_body_bytes=1 << 20,
         max_inflight=8,
-        feedback=FeedbackLimits(ttl_s=3600, n_classes=10),
+        feedback=FeedbackLimits(ttl_s=3600),
         clock=clock,
     )
     return runtime, registry, clock

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlcanary.models.dataset import digits_split
+from mlcanary.models.reference.dataset import digits_split
 from mlcanary.models.registry import ModelRef, get_version
 from tests.serving.promtext import metric
 
@@ -18,8 +18,8 @@ ROW = [0.0] * 64
 BAD_PREDICTS = [
     (b"", 400, "empty_body"),
     (b"[1, 2", 400, "invalid_json"),
-    (orjson.dumps({"instances": [[1.0, 2.0]]}), 422, "wrong_feature_count"),
-    (orjson.dumps({"instances": [["a"] * 64]}), 422, "non_numeric"),
+    (orjson.dumps({"instances": [[1.0, 2.0]]}), 422, "wrong_shape"),
+    (orjson.dumps({"instances": [["a"] * 64]}), 422, "wrong_type"),
     (orjson.dumps({"instances": [ROW], "debug": True}), 422, "unknown_field"),
     (orjson.dumps({"instances": [ROW] * 1025}), 413, "batch_too_large"),
 ]
@@ -43,7 +43,7 @@ class TestOneVersion:
         body = answer.json()
         version = get_version(ModelRef.parse(f"digits:{body['version']}"))
         accuracy = float(np.mean(np.array(body["predictions"]) == split.y_holdout))
-        assert accuracy == pytest.approx(version.holdout_accuracy)
+        assert accuracy == pytest.approx(version.holdout["accuracy"])
         assert len(body["feedback_tokens"]) == len(split.y_holdout)
 
     def test_feedback_counts_once_and_refuses_forgeries(self, served: str) -> None:

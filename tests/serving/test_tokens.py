@@ -13,9 +13,15 @@ def test_round_trip_keeps_what_was_predicted() -> None:
     signer = TokenSigner(SECRET)
     tokens = signer.issue("digits", "v2", [3, 7], now=1000.5)
     first, second = (signer.verify(t) for t in tokens)
-    assert (first.model, first.version, first.label, first.issued_at) == ("digits", "v2", 3, 1000.5)
-    assert second.label == 7
+    assert (first.model, first.version, first.value, first.issued_at) == ("digits", "v2", 3, 1000.5)
+    assert second.value == 7
     assert first.prediction_id != second.prediction_id
+
+
+def test_a_token_carries_any_prediction_a_task_makes() -> None:
+    signer = TokenSigner(SECRET)
+    tokens = signer.issue("churn", "v7", ["yes", 12.5, [1.0, -2.25]], now=5.0)
+    assert [signer.verify(t).value for t in tokens] == ["yes", 12.5, [1.0, -2.25]]
 
 
 def test_another_replica_with_the_same_secret_verifies() -> None:

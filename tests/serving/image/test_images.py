@@ -17,7 +17,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mlcanary.models.dataset import digits_split
+from mlcanary.models.reference.dataset import digits_split
 from mlcanary.serving.image.builder import BuiltImage
 from mlcanary.serving.image.cli import build_command
 from mlcanary.serving.image.docker import DockerCli

@@ -5,18 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import numpy as np
-
-from mlcanary.models.catalog import MODEL_NAME, REFERENCE_VERSIONS, Recipe
-from mlcanary.models.dataset import N_FEATURES, digits_split
-from mlcanary.models.formats import format_for
+from mlcanary.models.api import register
+from mlcanary.models.reference.catalog import MODEL_NAME, REFERENCE_VERSIONS, Recipe
+from mlcanary.models.reference.dataset import digits_split
 from mlcanary.models.registry import (
     ModelRef,
     ModelVersion,
     VersionNotFoundError,
     delete_version,
     get_version,
-    register,
 )
 
 __all__ = ["TrainOutcome", "train_reference_versions"]
@@ -66,18 +63,17 @@ def train_reference_versions(
         if on_start is not None:
             on_start(recipe)
         model = recipe.fit(split)
-        predicted = format_for(recipe.framework).wrap(model).predict(split.x_holdout)
-        accuracy = float(np.mean(predicted == split.y_holdout))
         if existing is not None:
             delete_version(ref)
         registered = register(
-            ref,
-            recipe.framework,
             model,
-            holdout_accuracy=accuracy,
-            input_shape=(N_FEATURES,),
+            name=ref.name,
+            version=ref.version,
+            example=split.x_holdout[:100],
+            holdout=(split.x_holdout, split.y_holdout),
             role=recipe.role,
             description=recipe.description,
+            **recipe.options,
         )
         outcomes.append(TrainOutcome(registered, trained=True))
     return outcomes

@@ -1,21 +1,20 @@
-"""The PyTorch architectures that versions may use.
+"""The digits networks: ordinary user code as far as mlcanary is concerned.
 
-Weights are stored as safetensors, which hold tensors only, so the architecture is rebuilt from
-this code and a small JSON config recorded in the model's metadata: nothing executable is read
-from the artifact.
+The CNN is registered as a ``torch.export`` program, the MLP as a safetensors ``state_dict`` with
+its class named by import path (``mlcanary.models.reference.nets:DigitsMLP``) and its arguments:
+one reference version for each of the two PyTorch formats.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, cast
+from typing import cast
 
 import torch
 from torch import nn
 
-from mlcanary.models.dataset import N_CLASSES, N_FEATURES
+from mlcanary.models.reference.dataset import N_CLASSES, N_FEATURES
 
-__all__ = ["build_net"]
+__all__ = ["DigitsCNN", "DigitsMLP"]
 
 
 class DigitsMLP(nn.Module):
@@ -51,13 +50,3 @@ class DigitsCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return cast(torch.Tensor, self.head(self.features(x.view(-1, 1, 8, 8) / 16.0)))
-
-
-def build_net(config: Mapping[str, Any]) -> nn.Module:
-    kind = config.get("kind")
-    params = {k: int(v) for k, v in config.items() if k != "kind"}
-    if kind == "mlp":
-        return DigitsMLP(**params)
-    if kind == "cnn":
-        return DigitsCNN(**params)
-    raise ValueError(f"unknown torch architecture {kind!r}; known: cnn, mlp")

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 from torch import nn
 
-from mlcanary.models.dataset import FloatArray, IntArray
-from mlcanary.models.torch_nets import build_net
+from mlcanary.models.reference.dataset import FloatArray, IntArray
 
 __all__ = ["train_net"]
 
 
 def train_net(
-    architecture: Mapping[str, Any],
+    net: nn.Module,
     x: FloatArray,
     y: IntArray,
     *,
@@ -24,9 +20,9 @@ def train_net(
     batch_size: int = 64,
     learning_rate: float = 2e-3,
 ) -> nn.Module:
+    """Train ``net`` in place; it must have been built right after ``torch.manual_seed(seed)``
+    for its initial weights to be the same on every run."""
     generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    net = build_net(architecture)
     optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
     loss_fn = nn.CrossEntropyLoss()
     features = torch.from_numpy(x.astype("float32"))
