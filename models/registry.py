@@ -111,8 +111,8 @@ class ModelVersion:
             "format": self.format,
             "framework": self.framework,
             "task": self.task.value,
-            "schema": self.schema.model_dump(mode="json"),
-            "output": self.output.model_dump(mode="json"),
+            "schema": self.schema.model_dump(mode="json", exclude_none=True),
+            "output": self.output.model_dump(mode="json", exclude_none=True),
             "holdout": dict(self.holdout),
             "role": self.role,
             "description": self.description,
@@ -241,8 +241,9 @@ def create_version(
         metadata: dict[str, Any] = {
             "format": format_name,
             "framework": artifact_format.framework,
-            "schema": schema.model_dump(mode="json"),
-            "output": output.model_dump(mode="json"),
+            # BentoML's metadata takes no None: an unset field is left out.
+            "schema": schema.model_dump(mode="json", exclude_none=True),
+            "output": output.model_dump(mode="json", exclude_none=True),
             "artifact": saved.path.name,
             "sha256": file_sha256(saved.path),
             "role": role,

@@ -114,7 +114,8 @@ class ClassificationOutput(_Frozen):
         else:
             raise ValueError("the model gave neither labels nor class scores")
         if probabilities is not None:
-            probabilities = np.asarray(probabilities, dtype=np.float64)
+            # Row slices of a C-ordered array stay contiguous, which orjson writes natively.
+            probabilities = np.ascontiguousarray(probabilities, dtype=np.float64)
         return Predictions(values, probabilities)
 
     def parse_label(self, label: Any) -> ClassLabel:

@@ -43,3 +43,62 @@ def fresh_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A private MLCANARY_HOME, so secrets and ledgers do not leak between tests."""
     monkeypatch.setenv("MLCANARY_HOME", str(tmp_path / "home"))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def user_models() -> dict[str, ModelVersion]:
+    """A user's models, one of each kind, registered once: a tabular Pipeline over named numeric,
+    string and categorical columns (skops), a scikit-learn classifier as ONNX, a network declared
+    in the tests as a torch.export program and as safetensors with its class, and a regressor."""
+    import numpy as np
+
+    from mlcanary.models import register
+    from tests.user_models import (
+        numeric_classifier,
+        regression_data,
+        ridge,
+        tabular_data,
+        tabular_pipeline,
+        tiny_net,
+    )
+
+    data = tabular_data()
+    numeric = data.test.select_dtypes("number").to_numpy(np.float32)
+    net, images = tiny_net()
+    x, y, x_test, y_test = regression_data()
+    return {
+        "tabular": register(
+            tabular_pipeline(data),
+            name="wine",
+            version="served-pipeline",
+            example=data.test.head(10),
+            holdout=(data.test, data.test_y),
+        ),
+        "onnx": register(
+            numeric_classifier(data),
+            name="wine",
+            version="served-onnx",
+            format="onnx",
+            example=numeric[:10],
+            holdout=(numeric, data.test_y),
+        ),
+        "export": register(
+            net, name="tiny", version="served-export", task="classification", example=images
+        ),
+        "weights": register(
+            net,
+            name="tiny",
+            version="served-weights",
+            task="classification",
+            format="safetensors",
+            config={"hidden": 16},
+            example=images,
+        ),
+        "regression": register(
+            ridge(x, y),
+            name="diabetes",
+            version="served-ridge",
+            example=x[:10],
+            holdout=(x_test, y_test),
+        ),
+    }

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -141,7 +142,9 @@ class TorchExportFormat:
     def describe(self, model: Any, example: Batch | None) -> Described:
         if isinstance(model, torch.export.ExportedProgram):
             schema = _input_schema(model)
-            described = describe_network(model.module(), example)
+            # A program knows its input: with no example, zeros of that shape show its output.
+            probe = example if example is not None else np.zeros((2, *schema.shape), schema.dtype)
+            described = describe_network(model.module(), probe)
             return Described(
                 classes=described.classes,
                 probabilities=described.probabilities,
