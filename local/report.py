@@ -157,8 +157,14 @@ def _draw_column(column: SubFigure, name: str, samples: Sequence[TimelineSample]
     latency_ax = column.add_subplot(3, 1, 3, sharex=weights_ax)
     panels: tuple[Axes, ...] = (weights_ax, accuracy_ax, latency_ax)
 
+    # A classifier's accuracy, or a regressor's MAE: whichever the samples carry.
+    regression = any(_arm(sample, arm).mae is not None for sample in samples for arm in ARM_COLORS)
+
+    def quality(snapshot: ArmSnapshot) -> float | None:
+        return snapshot.mae if regression else snapshot.accuracy
+
     accuracies = {
-        arm: _gaps(_arm(sample, arm).accuracy for sample in samples) for arm in ARM_COLORS
+        arm: _gaps(quality(_arm(sample, arm)) for sample in samples) for arm in ARM_COLORS
     }
     latencies = {arm: _gaps(_arm(sample, arm).p95_ms for sample in samples) for arm in ARM_COLORS}
     weight_values: set[int] = {0, 100}
@@ -173,7 +179,7 @@ def _draw_column(column: SubFigure, name: str, samples: Sequence[TimelineSample]
     weights_ax.yaxis.set_major_locator(FixedLocator(sorted(weight_values)))
     weights_ax.yaxis.set_major_formatter(PercentFormatter(100, decimals=0))
     weights_ax.set_ylabel("traffic weight")
-    accuracy_ax.set_ylabel("accuracy (current step)")
+    accuracy_ax.set_ylabel("MAE (current step)" if regression else "accuracy (current step)")
     latency_ax.set_ylabel("p95 latency (ms)")
     highest = max((p95 for series in latencies.values() for p95 in series if p95 > 0), default=0)
     if highest > 0:
@@ -262,6 +268,12 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def _quality(snapshot: ArmSnapshot) -> str:
+    if snapshot.mae is not None:
+        return f"MAE {_number(snapshot.mae, '.4g')}"
+    return _number(snapshot.accuracy, ".4f")
+
+
 def _rollout_markdown(name: str, samples: Sequence[TimelineSample]) -> list[str]:
     first, last = samples[0], samples[-1]
     lines = [
@@ -277,14 +289,14 @@ def _rollout_markdown(name: str, samples: Sequence[TimelineSample]) -> list[str]
         f"Last sample (+{_seconds(_since(first, last))} s), each version's figures over the step "
         "then current:",
         "",
-        "| version | role | labeled | accuracy | requests | error rate | p95 (ms) |",
+        "| version | role | labeled | accuracy or MAE | requests | error rate | p95 (ms) |",
         "|---|---|--:|--:|--:|--:|--:|",
     ]
     for arm in ARM_COLORS:
         snapshot = _arm(last, arm)
         lines.append(
             f"| `{snapshot.version}` | {arm} | {_count(snapshot.labeled)} "
-            f"| {_number(snapshot.accuracy, '.4f')} | {_count(snapshot.requests)} "
+            f"| {_quality(snapshot)} | {_count(snapshot.requests)} "
             f"| {_number(snapshot.error_rate, '.4g')} | {_number(snapshot.p95_ms, '.1f')} |"
         )
     lines += [

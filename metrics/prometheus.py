@@ -27,6 +27,14 @@ def promql_string(value: str) -> str:
     return f'"{escaped}"'
 
 
+# A regressor's error sums (absent for a classifier, whose queries then return nothing).
+_ERROR_SUMS = {
+    "absolute_error_sum": "mlcanary_feedback_absolute_error_sum",
+    "squared_error_sum": "mlcanary_feedback_squared_error_total",
+    "squared_error_squares_sum": "mlcanary_feedback_squared_error_squares_total",
+}
+
+
 class _QueryFailedError(RuntimeError):
     pass
 
@@ -77,6 +85,13 @@ class PrometheusProvider:
                 by_outcome = {labels.get("outcome"): value for labels, value in rows}
                 fields["feedback_correct"] = by_outcome.get("correct", 0.0)
                 fields["feedback_incorrect"] = by_outcome.get("incorrect", 0.0)
+                fields["feedback_measured"] = by_outcome.get("measured", 0.0)
+
+        def errors() -> None:
+            for field, metric in _ERROR_SUMS.items():
+                rows = self._query(f"sum({metric}{{{selector}}})", at)
+                if rows:
+                    fields[field] = rows[0][1]
 
         def responses() -> None:
             rows = self._query(
@@ -93,7 +108,7 @@ class PrometheusProvider:
             if rows:
                 fields["latency_buckets"] = {float(m["le"]): value for m, value in rows}
 
-        for read in (predictions, feedback, responses, latency):
+        for read in (predictions, feedback, errors, responses, latency):
             with contextlib.suppress(_QueryFailedError):
                 read()
         return ArmCounters.model_validate(fields)

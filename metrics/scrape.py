@@ -28,6 +28,10 @@ def _arm(totals: VersionTotals | None) -> ArmCounters:
         predictions=totals.predictions,
         feedback_correct=totals.feedback_correct,
         feedback_incorrect=totals.feedback_incorrect,
+        feedback_measured=totals.feedback_measured,
+        absolute_error_sum=totals.absolute_error_sum,
+        squared_error_sum=totals.squared_error_sum,
+        squared_error_squares_sum=totals.squared_error_squares_sum,
         latency_buckets=dict(totals.latency_buckets) or None,
         **(response_counts(codes) if codes else {}),
     )

@@ -29,11 +29,19 @@ from mlcanary.rollout.observations import (
     histogram_quantile,
 )
 from mlcanary.rollout.sequential import (
+    Moments,
     binomial_log_ratio,
     difference_sprt,
     gaussian_mixture_radius,
+    mean_difference_sprt,
 )
-from mlcanary.rollout.spec import AccuracyCheck, AnalysisSpec, ErrorRateCheck, LatencyCheck
+from mlcanary.rollout.spec import (
+    AccuracyCheck,
+    AnalysisSpec,
+    ErrorCheck,
+    ErrorRateCheck,
+    LatencyCheck,
+)
 from mlcanary.rollout.status import Reason, Verdict
 
 __all__ = [
@@ -41,6 +49,7 @@ __all__ = [
     "ErrorBudget",
     "Seen",
     "assess_accuracy",
+    "assess_error",
     "assess_error_rate",
     "assess_latency",
     "assess_latency_max",
@@ -48,6 +57,7 @@ __all__ = [
     "error_budget",
     "failed_queries",
     "reason_for",
+    "task_problems",
     "unless_missing",
 ]
 
@@ -136,6 +146,75 @@ def assess_accuracy(
         verdict = Verdict.INCONCLUSIVE
         message = f"{counted}: not conclusive yet (ratios {rollback:.2f} and {accept:.2f})"
     return reason_for("accuracy", verdict, rule, message, seen)
+
+
+def _error_sums(arm: ArmCounters, metric: str) -> tuple[float, float, float] | None:
+    """An arm's count, sum and sum of squares of per-prediction errors, as the test takes them:
+    absolute errors for MAE, squared errors for RMSE (its test runs on the mean squared error,
+    which orders versions alike and is what the service's sums give)."""
+    if metric == "rmse":
+        sums = (arm.feedback_measured, arm.squared_error_sum, arm.squared_error_squares_sum)
+    else:
+        sums = (arm.feedback_measured, arm.absolute_error_sum, arm.squared_error_sum)
+    count, total, squares = sums
+    if count is None or total is None or squares is None:
+        return None
+    return count, total, squares
+
+
+def assess_error(
+    check: ErrorCheck, canary: ArmCounters, stable: ArmCounters, budget: ErrorBudget
+) -> Reason:
+    """A regressor's error: SPRT of canary minus stable mean error, 0 (no increase) against
+    maxIncrease times stable's. For RMSE the test runs on the mean squared error, whose relative
+    margin is (1 + maxIncrease)^2 - 1; values are reported as MAE or RMSE.
+
+    Like accuracy, an indifference zone lies between no increase and maxIncrease: either decision
+    may be taken there, and a canary worse by maxIncrease or more is promoted with probability at
+    most beta, however often the data are looked at.
+    """
+    fail_at, pass_at = math.log(1 / budget.alpha), math.log(budget.beta)
+    name = check.metric.upper()
+    rule = (
+        f"SPRT of canary minus stable {name}, 0 against +{check.max_increase:.0%}: roll back at "
+        f"a log-likelihood ratio >= {fail_at:.2f}, pass at <= {pass_at:.2f}"
+    )
+    canary_sums, stable_sums = _error_sums(canary, check.metric), _error_sums(stable, check.metric)
+    if canary_sums is None or stable_sums is None:
+        message = "no error sums yet for both versions"
+        return reason_for("error", Verdict.INCONCLUSIVE, rule, message, Seen())
+
+    def shown(sums: tuple[float, float, float]) -> float | None:
+        count, total, _ = sums
+        if not count:
+            return None
+        return math.sqrt(total / count) if check.metric == "rmse" else total / count
+
+    canary_value, stable_value = shown(canary_sums), shown(stable_sums)
+    limit = stable_value * (1 + check.max_increase) if stable_value is not None else None
+    seen = Seen(canary_value, stable_value, limit)
+    nc, ns = canary_sums[0], stable_sums[0]
+    if canary_value is None or stable_value is None or min(nc, ns) < budget.min_samples:
+        message = (
+            f"{nc:.0f} labeled canary and {ns:.0f} stable predictions: "
+            f"{budget.min_samples} of each needed"
+        )
+        return reason_for("error", Verdict.INCONCLUSIVE, rule, message, seen)
+    relative = (1 + check.max_increase) ** 2 - 1 if check.metric == "rmse" else check.max_increase
+    margin = relative * stable_sums[1] / ns
+    ratio = float(mean_difference_sprt(Moments(*canary_sums), Moments(*stable_sums), margin))
+    counted = (
+        f"{name} canary {canary_value:.4g} against stable {stable_value:.4g} "
+        f"on {nc:.0f}/{ns:.0f} labels"
+    )
+    if ratio >= fail_at:
+        verdict, outcome = Verdict.FAIL, f"significantly higher (ratio {ratio:.2f})"
+    elif ratio <= pass_at:
+        verdict = Verdict.PASS
+        outcome = f"no increase of {check.max_increase:.0%} or more (ratio {ratio:.2f})"
+    else:
+        verdict, outcome = Verdict.INCONCLUSIVE, f"not conclusive yet (ratio {ratio:.2f})"
+    return reason_for("error", verdict, rule, f"{counted}: {outcome}", seen)
 
 
 def assess_latency(
@@ -289,6 +368,8 @@ def enabled_checks(analysis: AnalysisSpec) -> list[tuple[str, Assessment]]:
     checks: list[tuple[str, Assessment]] = []
     if analysis.accuracy is not None:
         checks.append(("accuracy", partial(assess_accuracy, analysis.accuracy)))
+    if analysis.error is not None:
+        checks.append(("error", partial(assess_error, analysis.error)))
     if analysis.latency is not None:
         checks.append(("latency", partial(assess_latency, analysis.latency)))
         if analysis.latency.max_ms is not None:
@@ -300,11 +381,12 @@ def enabled_checks(analysis: AnalysisSpec) -> list[tuple[str, Assessment]]:
 
 _INPUTS = {
     "accuracy": ("feedback_correct", "feedback_incorrect"),
+    "error": ("feedback_measured", "absolute_error_sum", "squared_error_sum"),
     "latency": ("latency_buckets",),
     "latency-max": ("latency_buckets",),
     "error-rate": ("requests", "server_errors", "client_errors"),
 }
-_COMPARED = frozenset({"accuracy", "latency"})  # the checks that read stable's counts
+_COMPARED = frozenset({"accuracy", "error", "latency"})  # the checks that read stable's counts
 
 
 def failed_queries(observation: Observation, metric: str, stable_serves: bool) -> list[str]:
@@ -326,3 +408,20 @@ def unless_missing(assessed: Reason, missing: list[str]) -> Reason:
         return assessed
     message = f"query failed this tick ({', '.join(missing)}); {assessed.message}"
     return assessed.model_copy(update={"verdict": Verdict.INCONCLUSIVE, "message": message})
+
+
+def task_problems(analysis: AnalysisSpec, task: str) -> list[tuple[str, str]]:
+    """Whether the quality check fits the model's task: accuracy judges a classifier, error a
+    regressor; the other one would wait for labels it never gets."""
+    if task == "regression" and analysis.accuracy is not None:
+        return [
+            (
+                "spec.analysis.accuracy",
+                "the model is a regressor: judge it with analysis.error (accuracy then goes)",
+            )
+        ]
+    if task == "classification" and analysis.error is not None:
+        return [
+            ("spec.analysis.error", "the model is a classifier: judge it with analysis.accuracy")
+        ]
+    return []

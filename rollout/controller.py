@@ -80,7 +80,9 @@ class TickReport:
 
 
 def _snapshot(version: str, counters: ArmCounters, quantile: float) -> ArmSnapshot:
-    labeled = (counters.feedback_correct or 0.0) + (counters.feedback_incorrect or 0.0)
+    judged = (counters.feedback_correct or 0.0) + (counters.feedback_incorrect or 0.0)
+    measured = counters.feedback_measured or 0.0
+    labeled = judged + measured
     requests = counters.requests or 0.0
     latency = None
     if counters.latency_buckets:
@@ -89,7 +91,8 @@ def _snapshot(version: str, counters: ArmCounters, quantile: float) -> ArmSnapsh
     return ArmSnapshot(
         version=version,
         labeled=labeled,
-        accuracy=(counters.feedback_correct or 0.0) / labeled if labeled else None,
+        accuracy=(counters.feedback_correct or 0.0) / judged if judged else None,
+        mae=(counters.absolute_error_sum or 0.0) / measured if measured else None,
         requests=requests,
         error_rate=(counters.server_errors or 0.0) / requests if requests else None,
         p95_ms=latency,

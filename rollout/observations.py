@@ -51,6 +51,10 @@ _SCALARS = (
     "predictions",
     "feedback_correct",
     "feedback_incorrect",
+    "feedback_measured",
+    "absolute_error_sum",
+    "squared_error_sum",
+    "squared_error_squares_sum",
     "requests",
     "server_errors",
     "client_errors",
@@ -86,8 +90,12 @@ class ArmCounters(CamelModel):
     """
 
     predictions: float | None = None
-    feedback_correct: float | None = None
+    feedback_correct: float | None = None  # a classifier's labels, judged right
     feedback_incorrect: float | None = None
+    feedback_measured: float | None = None  # a regressor's labels, and the sums of its errors
+    absolute_error_sum: float | None = None
+    squared_error_sum: float | None = None
+    squared_error_squares_sum: float | None = None
     requests: float | None = None
     server_errors: float | None = None  # 5xx
     client_errors: float | None = None  # 4xx: bad input is the client's fault, never the canary's

@@ -7,7 +7,7 @@ comes from a nonnegative (super)martingale under the hypothesis it guards, and V
 P(sup_t M_t >= 1/alpha) <= alpha, bounds the error at any stopping time: any number of looks, at
 any times, stopping whenever the data look convincing.
 
-Three tests, each where its assumptions fit:
+Four tests, each where its assumptions fit:
 
 * `difference_sprt`: Wald's sequential probability ratio test for canary accuracy minus stable
   accuracy. The spec names both hypotheses, H0 "the canary is no worse" (difference >= 0) and H1
@@ -19,6 +19,10 @@ Three tests, each where its assumptions fit:
   likelihood ratio is monotone in the difference, so the bounds hold for the whole composite
   hypotheses, not only at their boundary points. Between 0 and -maxDrop either decision is
   acceptable; the test takes longest in the middle of that zone, and the deadline settles it.
+* `mean_difference_sprt`: the same SPRT for a regressor's error, canary mean minus stable mean
+  of a per-prediction error (absolute, or squared), H0 "no larger" (difference 0) against H1
+  "larger by the margin". An error is no proportion, so its variance is the sample variance of
+  each arm (from the sums of the errors and of their squares), under both hypotheses.
 * `gaussian_mixture_radius`: the normal-mixture confidence sequence of Robbins, the one behind the
   mixture SPRT of Johari, Pekelis and Walsh ("Always valid inference", 2017), for the latency
   test: which side of a bound the fraction of slow requests lies on. It needs no point
@@ -54,9 +58,11 @@ import numpy.typing as npt
 __all__ = [
     "FloatArray",
     "LogLikelihoodRatios",
+    "Moments",
     "binomial_log_ratio",
     "difference_sprt",
     "gaussian_mixture_radius",
+    "mean_difference_sprt",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -110,6 +116,41 @@ def difference_sprt(
     # log N(d; -margin, V) - log N(d; 0, V) = -margin * (d + margin / 2) / V
     slope = -margin * (difference + margin / 2.0)
     return LogLikelihoodRatios(slope / variance_null, slope / variance_alternative)
+
+
+class Moments(NamedTuple):
+    """One arm's values summarised: how many, their sum, and the sum of their squares."""
+
+    n: npt.ArrayLike
+    total: npt.ArrayLike
+    squares: npt.ArrayLike
+
+    def mean_and_variance(self) -> tuple[FloatArray, FloatArray]:
+        """The mean, and the variance of that mean (the sample variance over the count); an
+        arm of fewer than two values has an infinite variance: it proves nothing."""
+        n = np.asarray(self.n, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = np.asarray(self.total, dtype=np.float64) / n
+            spread = np.asarray(self.squares, dtype=np.float64) / n - mean * mean
+            variance = np.where(n > 1, np.maximum(spread, 0.0) / (n - 1), np.inf)
+        return np.nan_to_num(mean), variance
+
+
+def mean_difference_sprt(canary: Moments, stable: Moments, margin: npt.ArrayLike) -> FloatArray:
+    """Log-likelihood ratio of "canary mean - stable mean = margin" (H1) against "= 0" (H0).
+
+    Roll back once the ratio reaches log(1/alpha), pass once it falls to log(beta): under H0
+    exp(ratio) is a martingale in information time, under H1 exp(-ratio) is one, as for
+    `difference_sprt`. With no evidence (an arm without variance) the ratio is 0.
+    """
+    canary_mean, canary_variance = canary.mean_and_variance()
+    stable_mean, stable_variance = stable.mean_and_variance()
+    delta = np.asarray(margin, dtype=np.float64)
+    variance = canary_variance + stable_variance
+    slope = delta * (canary_mean - stable_mean - delta / 2.0)
+    usable = np.isfinite(variance) & (variance > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.where(usable, slope / variance, 0.0), dtype=np.float64)
 
 
 def gaussian_mixture_radius(variance: npt.ArrayLike, alpha: float, scale: float) -> FloatArray:

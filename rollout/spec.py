@@ -55,6 +55,7 @@ __all__ = [
     "KIND",
     "AccuracyCheck",
     "AnalysisSpec",
+    "ErrorCheck",
     "ErrorRateCheck",
     "LatencyCheck",
     "Metadata",
@@ -194,6 +195,14 @@ class AccuracyCheck(CamelModel):
     max_drop: float = Field(default=0.02, gt=0, lt=1)
 
 
+class ErrorCheck(CamelModel):
+    """A regressor's error from its labels, canary against stable: the canary regressed when its
+    MAE (or RMSE) is ``maxIncrease`` or more above stable's, relatively (0.05: 5% higher)."""
+
+    metric: Literal["mae", "rmse"] = "mae"
+    max_increase: float = Field(default=0.05, gt=0, le=10)
+
+
 class LatencyCheck(CamelModel):
     quantile: float = Field(default=0.95, ge=0.5, lt=1)
     max_ratio: float = Field(default=1.25, gt=1)
@@ -211,7 +220,10 @@ class AnalysisSpec(CamelModel):
     alpha: float = Field(default=0.01, gt=0, le=0.25)
     beta: float = Field(default=0.01, gt=0, le=0.25)
     # A check set to null is not analysed (a model without ground-truth feedback has no accuracy).
+    # A classifier is judged on accuracy, a regressor on error: setting error turns accuracy off
+    # unless it is set too, which is refused.
     accuracy: AccuracyCheck | None = Field(default_factory=AccuracyCheck)
+    error: ErrorCheck | None = None
     latency: LatencyCheck | None = Field(default_factory=LatencyCheck)
     error_rate: ErrorRateCheck | None = Field(default_factory=ErrorRateCheck)
 
@@ -225,11 +237,25 @@ class AnalysisSpec(CamelModel):
             )
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _error_replaces_accuracy(cls, data: object) -> object:
+        """A spec that sets error judges a regressor: the default accuracy check does not apply."""
+        if isinstance(data, dict) and data.get("error") is not None and "accuracy" not in data:
+            return {**data, "accuracy": None}
+        return data
+
     @model_validator(mode="after")
-    def _something_to_check(self) -> AnalysisSpec:
-        if self.accuracy is None and self.latency is None and self.error_rate is None:
+    def _one_quality_check(self) -> AnalysisSpec:
+        if self.error is not None and self.accuracy is not None:
             raise PydanticCustomError(
-                "no_checks", "accuracy, latency and errorRate are all null: nothing to analyse"
+                "two_quality_checks",
+                "accuracy judges a classifier and error a regressor: set one of them",
+            )
+        if (self.accuracy, self.error, self.latency, self.error_rate) == (None,) * 4:
+            raise PydanticCustomError(
+                "no_checks",
+                "accuracy, error, latency and errorRate are all null: nothing to analyse",
             )
         return self
 

@@ -19,7 +19,8 @@ class ArmSnapshot(CamelModel):
 
     version: str
     labeled: float = 0.0
-    accuracy: float | None = None
+    accuracy: float | None = None  # a classifier's
+    mae: float | None = None  # a regressor's mean absolute error
     requests: float = 0.0
     error_rate: float | None = None
     p95_ms: float | None = None

@@ -10,11 +10,31 @@ from prometheus_client.parser import text_string_to_metric_families
 __all__ = ["VersionTotals", "parse_metrics"]
 
 
+# Samples summed into one field of the totals, by name (feedback goes by outcome instead).
+_SUMMED = {
+    "mlcanary_predictions_total": "predictions",
+    "mlcanary_feedback_absolute_error_sum": "absolute_error_sum",
+    "mlcanary_feedback_squared_error_total": "squared_error_sum",
+    "mlcanary_feedback_squared_error_squares_total": "squared_error_squares_sum",
+}
+
+
+_OUTCOMES = {
+    "correct": "feedback_correct",
+    "incorrect": "feedback_incorrect",
+    "measured": "feedback_measured",
+}
+
+
 @dataclass
 class VersionTotals:
     predictions: float = 0.0
     feedback_correct: float = 0.0
     feedback_incorrect: float = 0.0
+    feedback_measured: float = 0.0
+    absolute_error_sum: float = 0.0
+    squared_error_sum: float = 0.0
+    squared_error_squares_sum: float = 0.0
     responses_by_code: dict[str, float] = field(default_factory=dict)
     latency_buckets: dict[float, float] = field(default_factory=dict)
 
@@ -24,10 +44,12 @@ class VersionTotals:
         def add(a: dict[Any, float], b: dict[Any, float]) -> dict[Any, float]:
             return {key: a.get(key, 0.0) + b.get(key, 0.0) for key in a.keys() | b.keys()}
 
+        scalars = {
+            name: getattr(self, name) + getattr(other, name)
+            for name in (*_SUMMED.values(), *_OUTCOMES.values())
+        }
         return VersionTotals(
-            predictions=self.predictions + other.predictions,
-            feedback_correct=self.feedback_correct + other.feedback_correct,
-            feedback_incorrect=self.feedback_incorrect + other.feedback_incorrect,
+            **scalars,
             responses_by_code=add(self.responses_by_code, other.responses_by_code),
             latency_buckets=add(self.latency_buckets, other.latency_buckets),
         )
@@ -42,13 +64,13 @@ def parse_metrics(text: str, endpoint: str = "/predict") -> dict[str, VersionTot
             if version is None:
                 continue
             entry = totals.setdefault(version, VersionTotals())
-            if sample.name == "mlcanary_predictions_total":
-                entry.predictions += sample.value
+            if sample.name in _SUMMED:
+                name = _SUMMED[sample.name]
+                setattr(entry, name, getattr(entry, name) + sample.value)
             elif sample.name == "mlcanary_feedback_total":
-                if sample.labels.get("outcome") == "correct":
-                    entry.feedback_correct += sample.value
-                else:
-                    entry.feedback_incorrect += sample.value
+                name = _OUTCOMES.get(sample.labels.get("outcome", ""), "")
+                if name:
+                    setattr(entry, name, getattr(entry, name) + sample.value)
             elif sample.labels.get("endpoint") != endpoint:
                 continue
             elif sample.name == "mlcanary_http_requests_total":

@@ -37,6 +37,8 @@ def _answer(query: str) -> dict[str, object]:
         if version == "v2":
             return _vector(({"outcome": "correct"}, 40.0))  # no incorrect series exported yet
         return _vector(({"outcome": "correct"}, 850.0), ({"outcome": "incorrect"}, 50.0))
+    if "absolute_error" in query or "squared_error" in query:
+        return _vector()  # a classifier exports no error sums: missing, not zero
     if "mlcanary_http_requests_total" in query:
         return _vector(
             ({"code": "200"}, 95 * scale), ({"code": "422"}, 4.0), ({"code": "503"}, 1.0)
@@ -62,7 +64,32 @@ def test_prometheus_queries_are_escaped_and_answers_parsed() -> None:
     assert observation.canary.latency_buckets == {0.01: 90.0, math.inf: 100.0}
     assert all('model="digits"' in q for q in queries)
     assert any('endpoint="/predict"' in q for q in queries)
-    assert len(queries) == 8
+    assert observation.canary.absolute_error_sum is None
+    assert len(queries) == 14  # 7 per version
+
+
+def test_a_regressors_error_sums_are_read() -> None:
+    sums = {
+        "mlcanary_feedback_absolute_error_sum": 120.0,
+        "mlcanary_feedback_squared_error_total": 900.0,
+        "mlcanary_feedback_squared_error_squares_total": 70000.0,
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        query = parse_qs(urlsplit(str(request.url)).query)["query"][0]
+        if "mlcanary_feedback_total" in query:
+            return httpx.Response(200, json=_vector(({"outcome": "measured"}, 20.0)))
+        for name, value in sums.items():
+            if name in query:
+                return httpx.Response(200, json=_vector(({}, value)))
+        return httpx.Response(200, json=_answer(query))
+
+    provider = PrometheusProvider("http://prom:9090", transport=httpx.MockTransport(handler))
+    canary = provider.observe(TARGET, NOW).canary
+    provider.close()
+    assert (canary.feedback_measured, canary.feedback_correct) == (20.0, 0.0)
+    assert (canary.absolute_error_sum, canary.squared_error_sum) == (120.0, 900.0)
+    assert canary.squared_error_squares_sum == 70000.0
 
 
 def test_a_failed_query_is_missing_data_not_zero() -> None:

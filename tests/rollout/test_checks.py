@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from mlcanary.rollout.checks import (
     ErrorBudget,
     assess_accuracy,
+    assess_error,
     assess_error_rate,
     assess_latency,
     assess_latency_max,
     error_budget,
 )
 from mlcanary.rollout.observations import ArmCounters
-from mlcanary.rollout.spec import AccuracyCheck, ErrorRateCheck, LatencyCheck
+from mlcanary.rollout.spec import AccuracyCheck, ErrorCheck, ErrorRateCheck, LatencyCheck
 from mlcanary.rollout.status import Verdict
 from tests.rollout.support import arm, histogram, spec_with
 
@@ -116,3 +118,38 @@ def test_assess_error_rate(requests, server_errors, client_errors, verdict):
     )
     assert reason.verdict is verdict
     assert reason.stable == pytest.approx(0.0005)
+
+
+def _errors(n: int, scale: float, seed: int) -> ArmCounters:
+    """Error sums of n labeled predictions whose errors are normal with this scale."""
+    errors = np.random.default_rng(seed).normal(0.0, scale, n)
+    absolute, squared = np.abs(errors), errors**2
+    return ArmCounters(
+        feedback_measured=float(n),
+        absolute_error_sum=float(absolute.sum()),
+        squared_error_sum=float(squared.sum()),
+        squared_error_squares_sum=float((squared**2).sum()),
+    )
+
+
+@pytest.mark.parametrize(
+    ("canary", "metric", "verdict"),
+    [
+        (_errors(20_000, 10.0, 1), "mae", Verdict.PASS),
+        (_errors(20_000, 12.0, 2), "mae", Verdict.FAIL),
+        (_errors(20_000, 10.0, 3), "rmse", Verdict.PASS),
+        (_errors(20_000, 12.0, 4), "rmse", Verdict.FAIL),
+        (_errors(150, 12.0, 5), "mae", Verdict.INCONCLUSIVE),  # fewer than minSamples
+        (ArmCounters(), "mae", Verdict.INCONCLUSIVE),  # no sums: a classifier's counters
+    ],
+)
+def test_assess_error(canary: ArmCounters, metric: str, verdict: Verdict) -> None:
+    stable = _errors(40_000, 10.0, 99)
+    check = ErrorCheck.model_validate({"metric": metric, "maxIncrease": 0.05})
+    reason = assess_error(check, canary, stable, BUDGET)
+    assert reason.verdict is verdict, reason.message
+    if canary.feedback_measured:
+        expected = 10.0 * (math.sqrt(2 / math.pi) if metric == "mae" else 1.0)
+        assert reason.stable == pytest.approx(expected, rel=0.02)
+        assert reason.stable is not None
+        assert reason.threshold == pytest.approx(reason.stable * 1.05)

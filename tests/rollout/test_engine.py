@@ -292,3 +292,32 @@ def test_every_decision_sets_the_same_three_conditions():
         "Progressing": ("False", "RolledBack"),
         "Degraded": ("True", "RolledBack"),
     }
+
+
+def _regressor(n: float, mae: float) -> ArmCounters:
+    """A regressor's counters: n labels whose absolute errors average ``mae`` (half-normal)."""
+    sigma = mae / math.sqrt(2 / math.pi)
+    return ArmCounters(
+        predictions=2 * n,
+        feedback_measured=n,
+        absolute_error_sum=n * mae,
+        squared_error_sum=n * sigma**2,
+        squared_error_squares_sum=n * 3 * sigma**4,
+        requests=2 * n,
+        server_errors=0,
+        client_errors=0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("canary_mae", "action"), [(10.0, Action.ADVANCE), (13.0, Action.ROLLBACK)]
+)
+def test_a_regressor_is_judged_on_its_error(canary_mae: float, action: Action) -> None:
+    spec = spec_with(accuracy=None, latency=None, error={"metric": "mae", "maxIncrease": 0.05})
+    empty = _regressor(0, 0.0)
+    begun = decide(spec, RolloutStatus(), observe(timedelta(), empty, empty), START).status
+    decision = tick(spec, begun, _regressor(20_000, canary_mae), _regressor(180_000, 10.0))
+    assert decision.action is action
+    (error,) = (r for r in decision.reasons if r.metric == "error")
+    assert error.canary == pytest.approx(canary_mae)
+    assert error.threshold == pytest.approx(10.5)

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from mlcanary.rollout.sequential import (
+    Moments,
     binomial_log_ratio,
     difference_sprt,
     gaussian_mixture_radius,
+    mean_difference_sprt,
 )
 
 STREAMS = 4000
@@ -149,3 +151,41 @@ def test_beta_binomial_mixture_with_a_uniform_prior_matches_its_closed_form(k, n
     p = 0.4
     expected = -math.log((n + 1) * math.comb(n, k)) - (k * math.log(p) + (n - k) * math.log(1 - p))
     assert float(binomial_log_ratio(k, n, p, prior_mean=0.5)) == pytest.approx(expected)
+
+
+def _error_streams(
+    seed: int, canary_scale: float, stable_scale: float = 10.0
+) -> tuple[Moments, Moments]:
+    """Cumulative count, sum and sum of squares of absolute errors at each look: half-normal
+    errors (the absolute value of a normal error), canary then stable."""
+    rng = np.random.default_rng(seed)
+    moments = []
+    for scale, batch in ((canary_scale, CANARY_BATCH), (stable_scale, STABLE_BATCH)):
+        sums, squares = np.empty((STREAMS, LOOKS)), np.empty((STREAMS, LOOKS))
+        for look in range(LOOKS):  # one look at a time keeps the draws to a few MB
+            errors = np.abs(rng.normal(0.0, scale, (STREAMS, batch)))
+            sums[:, look], squares[:, look] = errors.sum(axis=1), (errors**2).sum(axis=1)
+        count = batch * np.arange(1, LOOKS + 1)
+        moments.append(Moments(count, np.cumsum(sums, axis=1), np.cumsum(squares, axis=1)))
+    return moments[0], moments[1]
+
+
+def _error_outcomes(seed: int, canary_scale: float, increase: float) -> tuple[float, float]:
+    canary, stable = _error_streams(seed, canary_scale)
+    stable_mean = np.asarray(stable.total) / np.asarray(stable.n)
+    ratios = mean_difference_sprt(canary, stable, increase * stable_mean)
+    rollback = _first(ratios >= math.log(1 / 0.01))
+    accept = _first(ratios <= math.log(0.01))
+    return float(np.mean(rollback < accept)), float(np.mean(accept < rollback))
+
+
+def test_the_error_sprt_rolls_back_an_equal_canary_at_most_alpha_of_the_time() -> None:
+    rolled_back, passed = _error_outcomes(21, canary_scale=10.0, increase=0.05)
+    assert rolled_back <= 0.01 + _tolerance(0.01)
+    assert passed > 0.95  # and it decides, within the looks simulated
+
+
+def test_the_error_sprt_passes_a_canary_worse_by_the_margin_at_most_beta_of_the_time() -> None:
+    rolled_back, passed = _error_outcomes(22, canary_scale=10.5, increase=0.05)
+    assert passed <= 0.01 + _tolerance(0.01)
+    assert rolled_back > 0.95

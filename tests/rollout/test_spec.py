@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlcanary.rollout.spec import ModelRollout, SpecError, format_duration, load_spec
+from mlcanary.rollout.spec import ModelRollout, SpecError, format_duration, load_spec, parse_spec
 
 SKETCH = """
 apiVersion: mlcanary.dev/v1alpha1
@@ -130,7 +130,19 @@ def test_defaults_fill_what_is_left_out():
                 "spec__analysis__latency": None,
                 "spec__analysis__errorRate": None,
             },
-            "spec.analysis: accuracy, latency and errorRate are all null",
+            "spec.analysis: accuracy, error, latency and errorRate are all null",
+        ),
+        (
+            {"spec__analysis__error": {"metric": "mape"}},
+            "spec.analysis.error.metric: Input should be 'mae' or 'rmse'",
+        ),
+        (
+            {"spec__analysis__error": {"maxIncrease": 0}},
+            "spec.analysis.error.maxIncrease: Input should be greater than 0",
+        ),
+        (
+            {"spec__analysis__error": {}, "spec__analysis__accuracy": {"maxDrop": 0.02}},
+            "spec.analysis: accuracy judges a classifier and error a regressor: set one of them",
         ),
         ({"apiVersion": "mlcanary.dev/v1"}, "apiVersion: Input should be 'mlcanary.dev/v1alpha1'"),
         ({"metadata__name": "Digits_1"}, "metadata.name: String should match pattern"),
@@ -235,3 +247,14 @@ def test_round_trip_through_json_and_a_string_duration_in_the_schema():
     analysis = schema["$defs"]["AnalysisSpec"]["properties"]
     assert analysis["interval"]["type"] == "string"
     assert "maxDuration" in analysis
+
+
+def test_an_error_check_judges_a_regressor_instead_of_accuracy() -> None:
+    document = _document(
+        spec__analysis__accuracy=DELETE,
+        spec__analysis__error={"metric": "rmse", "maxIncrease": 0.1},
+    )
+    rollout = parse_spec(document)
+    analysis = rollout.spec.analysis
+    assert analysis.accuracy is None
+    assert (analysis.error.metric, analysis.error.max_increase) == ("rmse", 0.1)  # type: ignore[union-attr]
