@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from mlcanary.loadtest.holdout import labeled_rows
+from mlcanary.loadtest.labeled import digits_rows
 from mlcanary.models.reference.train import train_reference_versions
 from mlcanary.serving.launcher import free_port, stop_server
 
@@ -216,7 +216,7 @@ def main() -> int:
         print("wrk is not installed: run `make system-deps` (Debian package wrk)", file=sys.stderr)
         return 2
     train_reference_versions(["v1"])
-    body = orjson.dumps({"instances": [orjson.loads(labeled_rows()[0].body)["instances"][0]]})
+    body = orjson.dumps({"instances": [orjson.loads(digits_rows()[0].body)["instances"][0]]})
     workdir = Path(tempfile.mkdtemp(prefix="mlcanary-bench-"))
     script = workdir / "post.lua"
     script.write_text(

@@ -49,6 +49,8 @@ class SearchParameters:
     window_s: float
     max_hold_s: float
     feedback_ratio: float
+    data: Path | None = None
+    label_column: str = "label"
 
 
 def _probes(
@@ -93,7 +95,7 @@ def run_search(url: str, p: SearchParameters, out: Path, server_pid: int | None)
         settings = LocustSettings(
             url=url, workdir=out / "levels", slo_p95_ms=p.objective.slo_p95_ms,
             processes=p.processes, window_s=p.window_s, max_hold_s=p.max_hold_s,
-            feedback_ratio=p.feedback_ratio,
+            feedback_ratio=p.feedback_ratio, data=p.data, label_column=p.label_column,
         )  # fmt: skip
         search = SearchSettings(start_rps=p.start_rps, max_rps=p.max_rps, resolution=p.resolution)
     except ValueError as error:
@@ -164,12 +166,21 @@ MaxHoldS = Annotated[float, typer.Option(help="Longest hold of one level, in sec
 FeedbackRatio = Annotated[
     float, typer.Option(help="Share of predictions followed by feedback (extra load).")
 ]
+Data = Annotated[
+    Path | None,
+    typer.Option(
+        help="Labeled rows to send (CSV, JSONL or Parquet), shaped by the target's own schema "
+        "(default: the digits holdout)."
+    ),
+]
+LabelColumn = Annotated[str, typer.Option(help="The label column of --data.")]
 
 
 def _parameters(
     *,
     slo: float, budget: float, processes: int, start: float, max_rps: float,
     resolution: float, window_s: float, max_hold_s: float, feedback_ratio: float,
+    data: Path | None, label_column: str,
 ) -> SearchParameters:  # fmt: skip
     try:
         objective = Objective(slo_p95_ms=slo, error_budget=budget)
@@ -177,9 +188,12 @@ def _parameters(
         fail(f"--slo-p95-ms/--error-budget: {error}", ExitCode.INVALID)
     if not 0 <= feedback_ratio <= 1:
         fail(f"--feedback-ratio must be within 0..1, got {feedback_ratio}", ExitCode.INVALID)
+    if data is not None and not data.is_file():
+        fail(f"--data: {data} is not a file", ExitCode.INVALID)
     return SearchParameters(
-        objective, processes, start, max_rps, resolution, window_s, max_hold_s, feedback_ratio
-    )
+        objective, processes, start, max_rps, resolution, window_s, max_hold_s, feedback_ratio,
+        data, label_column,
+    )  # fmt: skip
 
 
 @bench_app.command()
@@ -199,6 +213,8 @@ def capacity(
     window_s: WindowS = 2.0,
     max_hold_s: MaxHoldS = 30.0,
     feedback_ratio: FeedbackRatio = 0.0,
+    data: Data = None,
+    label_column: LabelColumn = "label",
 ) -> None:
     """Find the highest request rate the target sustains within the objective.
 
@@ -208,7 +224,7 @@ def capacity(
     parameters = _parameters(
         slo=slo_p95_ms, budget=error_budget, processes=processes, start=start_rps,
         max_rps=max_rps, resolution=resolution, window_s=window_s, max_hold_s=max_hold_s,
-        feedback_ratio=feedback_ratio,
+        feedback_ratio=feedback_ratio, data=data, label_column=label_column,
     )  # fmt: skip
     document = run_search(url, parameters, out, server_pid)
     if SearchStatus(document["status"]) not in CLAIMED:
@@ -239,6 +255,8 @@ def compare(
     window_s: WindowS = 2.0,
     max_hold_s: MaxHoldS = 30.0,
     feedback_ratio: FeedbackRatio = 0.0,
+    data: Data = None,
+    label_column: LabelColumn = "label",
 ) -> None:
     """Capacity of two targets, one after the other, and a million requests' cost on each."""
     from mlcanary.loadtest.compare import comparison_document, write_comparison_report
@@ -266,7 +284,7 @@ def compare(
     parameters = _parameters(
         slo=slo_p95_ms, budget=error_budget, processes=processes, start=start_rps,
         max_rps=max_rps, resolution=resolution, window_s=window_s, max_hold_s=max_hold_s,
-        feedback_ratio=feedback_ratio,
+        feedback_ratio=feedback_ratio, data=data, label_column=label_column,
     )  # fmt: skip
     sides = []
     for label, url, pid in ((label_a, a, server_pid_a), (label_b, b, server_pid_b)):

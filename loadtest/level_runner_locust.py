@@ -59,6 +59,8 @@ class LocustSettings:
     max_users: int = 5000
     feedback_ratio: float = 0.0
     locustfile: Path = LOCUSTFILE
+    data: Path | None = None  # labeled rows of the user's; None: the digits holdout
+    label_column: str = "label"
 
     def __post_init__(self) -> None:
         if self.processes < 1:
@@ -128,6 +130,8 @@ class LocustLevelRunner:
         ]  # fmt: skip
         if s.processes > 1:
             command += ["--processes", str(s.processes)]
+        if s.data is not None:
+            command += ["--data", str(s.data.resolve()), "--label-column", s.label_column]
         return command
 
     def _overloaded(self, judged: list[Window]) -> bool:

@@ -152,6 +152,9 @@ class TensorSchema(_Frozen):
         if columns is not None and len(columns) == 1 and data[columns[0]].dtype == object:
             data = data[columns[0]].tolist()
         rows = np.asarray(data)
+        flat = rows.ndim == 2 and rows.shape[1] == math.prod(self.shape)
+        if rows.shape[1:] != self.shape and flat:
+            rows = rows.reshape(len(rows), *self.shape)  # a table's columns: flattened rows
         if rows.shape[1:] != self.shape:
             raise ValueError(
                 f"rows of shape {list(rows.shape[1:])}; the model takes {self.describe()}"

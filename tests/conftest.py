@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,9 @@ os.environ.pop("MLCANARY_FEEDBACK_SECRET", None)
 
 from mlcanary.models.reference.train import train_reference_versions  # noqa: E402
 from mlcanary.models.registry import ModelVersion  # noqa: E402
+from mlcanary.serving.launcher import ServeOptions, free_port, running_server  # noqa: E402
+
+StartServer = Callable[..., AbstractContextManager[str]]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -36,6 +41,19 @@ def trained() -> dict[str, ModelVersion]:
     """Baseline (sklearn), better (torch CNN) and less accurate (sklearn) versions."""
     outcomes = train_reference_versions(["v1", "v2", "v3"])
     return {o.version.ref.version: o.version for o in outcomes}
+
+
+@pytest.fixture(scope="session")
+def start_server(session_dir: Path) -> StartServer:
+    """Starts a real ``bentoml serve`` on a free loopback port; logs go to the session dir."""
+
+    def start(model: str, workers: int = 1, **env: str) -> AbstractContextManager[str]:
+        port = free_port()
+        log = session_dir / f"serve-{model.replace(':', '-')}-{port}.log"
+        options = ServeOptions(model=model, port=port, workers=workers, device="cpu", env=env)
+        return running_server(options, log)
+
+    return start
 
 
 @pytest.fixture

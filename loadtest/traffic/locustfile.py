@@ -12,28 +12,43 @@ from __future__ import annotations
 
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import gevent
+import httpx
 import orjson
 from gevent.pool import Pool
 from locust import FastHttpUser, events, task
 
-from mlcanary.loadtest.holdout import labeled_rows
+from mlcanary.loadtest.labeled import LabeledRow, digits_rows, rows_from_file
 
 # Imported for their Locust event listeners: options, CI budgets, per-window statistics.
 from mlcanary.loadtest.traffic import budget_gate, options, window_recorder  # noqa: F401
 
-__all__ = ["LabeledTrafficUser", "refresh_loop_clock"]
+__all__ = ["LabeledTrafficUser", "load_rows"]
 
-_ROWS = labeled_rows()
+_ROWS: list[LabeledRow] = []
 _HEADERS = {"Content-Type": "application/json"}
 
 
 @events.init.add_listener  # type: ignore[untyped-decorator]
-def refresh_loop_clock(**_kwargs: Any) -> None:
-    """Loading the holdout set blocks for seconds before gevent's loop has ever run; the loop's
-    cached clock is then that stale, and Locust's --run-time timer would fire that much early."""
+def load_rows(environment: Any, **_kwargs: Any) -> None:
+    """The labeled rows to send: ``--data`` shaped by the served version's schema, or the digits
+    holdout. Loaded once per Locust process (each worker reads the file itself, so in distributed
+    mode it must be where the workers run).
+
+    Loading blocks for seconds before gevent's loop has ever run; the loop's cached clock is then
+    that stale, and Locust's --run-time timer would fire that much early: it is refreshed."""
+    opts = environment.parsed_options
+    data = getattr(opts, "data", "") if opts is not None else ""
+    if data and environment.host:
+        try:
+            _ROWS[:] = rows_from_file(Path(data), opts.label_column, environment.host)
+        except (ValueError, OSError, httpx.HTTPError) as exc:
+            raise SystemExit(f"--data {data}: {exc}") from None
+    else:
+        _ROWS[:] = digits_rows()
     gevent.get_hub().loop.update_now()
 
 
@@ -90,10 +105,10 @@ class LabeledTrafficUser(FastHttpUser):
         else:
             self._feedback(token, row.label)
 
-    def _feedback_later(self, token: str, label: int) -> None:
+    def _feedback_later(self, token: str, label: Any) -> None:
         gevent.sleep(self._feedback_delay_s)
         self._feedback(token, label)
 
-    def _feedback(self, token: str, label: int) -> None:
+    def _feedback(self, token: str, label: Any) -> None:
         body = orjson.dumps({"token": token, "label": label}).decode()
         self.client.post("/feedback", data=body, headers=_HEADERS, name="/feedback")

@@ -19,6 +19,15 @@ __all__ = ["add_options", "check_options"]
 @events.init_command_line_parser.add_listener  # type: ignore[untyped-decorator]
 def add_options(parser: Any) -> None:
     parser.add_argument(
+        "--data",
+        default="",
+        help="Labeled rows to send (CSV, JSONL or Parquet), shaped by the served version's "
+        "schema; empty: the digits holdout.",
+    )
+    parser.add_argument(
+        "--label-column", default="label", help="The column of --data holding the true label."
+    )
+    parser.add_argument(
         "--feedback-ratio",
         type=float,
         default=1.0,

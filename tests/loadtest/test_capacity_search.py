@@ -22,7 +22,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from mlcanary.loadtest.holdout import labeled_rows
+from mlcanary.loadtest.labeled import digits_rows
 from mlcanary.models.reference.train import train_reference_versions
 from mlcanary.serving.launcher import ServeOptions, free_port, spawn_server, stop_server, wait_ready
 from tests.loadtest.limited_target import limited_target
@@ -72,7 +72,7 @@ def test_finds_the_capacity_of_a_limited_target_stably(tmp_path: Path) -> None:
 
 
 def _service_time_s(url: str) -> float:
-    rows = labeled_rows()[:25]
+    rows = digits_rows()[:25]
     times = []
     with httpx.Client(base_url=url, timeout=10) as client:
         for row in rows:

@@ -8,7 +8,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.serving.conftest import StartServer
+from tests.conftest import StartServer
 from tests.serving.promtext import metric
 
 pytestmark = pytest.mark.integration

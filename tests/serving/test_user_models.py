@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mlcanary.models.registry import ModelVersion
-from tests.serving.conftest import StartServer
+from tests.conftest import StartServer
 from tests.serving.promtext import metric
 from tests.user_models import tabular_data, tiny_net
 
