@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from kubernetes import watch
-from kubernetes.client import ApiClient, AppsV1Api, CustomObjectsApi
+from kubernetes.client import (
+    ApiClient,
+    AppsV1Api,
+    CoordinationV1Api,
+    CustomObjectsApi,
+    V1Lease,
+    V1LeaseSpec,
+    V1ObjectMeta,
+)
 from kubernetes.client.exceptions import ApiException
 
 from mlcanary.k8s import crd
@@ -245,3 +254,58 @@ def test_requests_are_recorded_as_rbac_sees_them() -> None:
         ("apps", "deployments", "list"),
     }
     assert double.permissions_used("nobody") == set()
+
+
+def _lease(name: str, renew_time: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": name},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15, "renewTime": renew_time},
+    }
+
+
+def test_leases_are_written_only_naming_the_version_read(cluster: Cluster) -> None:
+    leases = ("coordination.k8s.io", "v1", NAMESPACE, "leases")
+    with pytest.raises(ApiException) as missing:
+        cluster.custom.get_namespaced_custom_object(*leases, "ctl")
+    assert (missing.value.status, _status(missing)["reason"]) == (404, "NotFound")
+    created = cluster.custom.create_namespaced_custom_object(
+        *leases, _lease("ctl", "2026-01-01T00:00:00.000000Z")
+    )
+    assert isinstance(created, dict)
+    with pytest.raises(ApiException) as duplicate:
+        cluster.custom.create_namespaced_custom_object(*leases, created)
+    assert (duplicate.value.status, _status(duplicate)["reason"]) == (409, "AlreadyExists")
+    renewed = {**created, "spec": {**created["spec"], "renewTime": "2026-01-01T00:00:02.000000Z"}}
+    written = cluster.custom.replace_namespaced_custom_object(*leases, "ctl", renewed)
+    assert isinstance(written, dict)
+    versions = [int(o["metadata"]["resourceVersion"]) for o in (created, written)]
+    assert versions[1] > versions[0]
+    with pytest.raises(ApiException) as stale:
+        cluster.custom.replace_namespaced_custom_object(*leases, "ctl", renewed)
+    assert (stale.value.status, _status(stale)["reason"]) == (409, "Conflict")
+    unconditional = {**written, "metadata": {"name": "ctl"}}
+    with pytest.raises(ApiException) as blind:
+        cluster.custom.replace_namespaced_custom_object(*leases, "ctl", unconditional)
+    assert (blind.value.status, _status(blind)["reason"]) == (422, "Invalid")
+    assert "resourceVersion" in _status(blind)["message"]
+
+
+def test_a_lease_time_without_its_six_fraction_digits_is_a_bad_request(cluster: Cluster) -> None:
+    leases = ("coordination.k8s.io", "v1", NAMESPACE, "leases")
+    for renew_time in ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00.123Z"):
+        with pytest.raises(ApiException) as refused:
+            cluster.custom.create_namespaced_custom_object(*leases, _lease("ctl", renew_time))
+        assert (refused.value.status, _status(refused)["reason"]) == (400, "BadRequest")
+        assert renew_time in _status(refused)["message"]
+    # What the official client's models write for a time at a whole second (isoformat()).
+    whole = datetime(2026, 1, 1, tzinfo=UTC)
+    spec = V1LeaseSpec(holder_identity="a", renew_time=whole)
+    lease = V1Lease(metadata=V1ObjectMeta(name="typed"), spec=spec)
+    with pytest.raises(ApiException) as typed:
+        CoordinationV1Api(cluster.client).create_namespaced_lease(NAMESPACE, lease)
+    assert typed.value.status == 400
+    late = V1LeaseSpec(holder_identity="a", renew_time=whole.replace(microsecond=1))
+    fraction = V1Lease(metadata=V1ObjectMeta(name="fraction"), spec=late)
+    assert CoordinationV1Api(cluster.client).create_namespaced_lease(NAMESPACE, fraction)

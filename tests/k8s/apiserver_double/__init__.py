@@ -3,7 +3,8 @@
 It exists because no API server can run where the tests run, and the controller must still be
 exercised through the official ``kubernetes`` client unchanged: the double speaks the REST API
 (typed ``AppsV1Api``/``CoreV1Api`` paths and ``CustomObjectsApi`` paths, lists, watches,
-patches, status and scale subresources) for the few resources the controller touches, keeps
+patches, status and scale subresources) for the few resources the controller touches (Leases
+among them, for its leader election), keeps
 objects with the API server's versioning and conflict rules (`objects`), and validates every
 object with `mlcanary.k8s.validation` so that a schema violation is a 422 as on a cluster.
 
@@ -106,9 +107,11 @@ class ApiServerDouble:
         resource: str | None = None,
         subresource: str | None = None,
         times: int = 1,
+        user_agent: str | None = None,
     ) -> Fault:
-        """Answer the next ``times`` matching requests with ``code`` (409: a conflict)."""
-        fault = Fault(code, verb, resource, subresource, times)
+        """Answer the next ``times`` matching requests with ``code`` (409: a conflict);
+        ``user_agent``: only those of the clients whose User-Agent starts with it."""
+        fault = Fault(code, verb, resource, subresource, times, user_agent)
         with self._log.lock:
             self._log.faults.append(fault)
         return fault
@@ -122,6 +125,18 @@ class ApiServerDouble:
         """Report a Deployment's pods ready, as its controller and kubelets would: ``ready``
         of them (all of spec.replicas when None), the current generation observed."""
         return self.store.set_deployment_status(_deployments(), namespace, name, ready)
+
+    def versions(
+        self, group: str, version: str, plural: str, namespace: str, name: str
+    ) -> list[dict[str, Any]]:
+        """Every version one object has had, oldest first (since the last `compact`): the
+        order of writes that the objects alone no longer show, such as a Lease's holders."""
+        rt = find_resource(group, version, plural)
+        assert rt is not None, f"the double does not serve {plural}.{group}/{version}"
+        events = self.store.events_after(
+            rt, namespace, 0, lambda obj: obj["metadata"]["name"] == name, wait_s=0
+        )
+        return [event.object for event in events]
 
     def compact(self) -> None:
         """Forget the change history: watches from an earlier resourceVersion get 410 Gone."""

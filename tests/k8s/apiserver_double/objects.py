@@ -4,7 +4,10 @@ It follows the API server's rules that a controller's correctness depends on, an
 
 * one global ``resourceVersion`` counter, bumped by every change, stamped on the changed object;
   a write naming another resourceVersion than the stored one is a 409 Conflict, a write without
-  one is unconditional (as for Deployments; the double does not refuse it for custom resources);
+  one is unconditional (as for Deployments; the double does not refuse it for custom resources)
+  except for kinds that refuse it with 422, as Leases do;
+* MicroTime fields (a Lease's ``acquireTime``, ``renewTime``) without exactly six fraction
+  digits are refused with 400, as the API server's decoder does, before anything else;
 * ``metadata.generation`` starts at 1 and moves only when the spec changes;
 * with a status subresource, a write to the object keeps the stored status and a write to
   ``/status`` changes only the status; on create the status is dropped;
@@ -17,6 +20,7 @@ It follows the API server's rules that a controller's correctness depends on, an
 from __future__ import annotations
 
 import copy
+import re
 import secrets
 import threading
 import uuid
@@ -34,6 +38,7 @@ __all__ = ["ObjectStore", "Validator", "WatchEvent"]
 Validator = Callable[[dict[str, Any]], list[str]]
 Key = tuple[str, str, str, str]  # group, plural, namespace, name
 _SERVER_FIELDS = ("uid", "creationTimestamp", "generation", "resourceVersion", "name", "namespace")
+_MICRO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,22 @@ class WatchEvent:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _decode(rt: ResourceType, obj: dict[str, Any]) -> None:
+    """The API server's decoding of MicroTime fields: Go's layout with six fraction digits."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    for field in rt.micro_times:
+        value = spec.get(field)
+        if value is not None and not (isinstance(value, str) and _MICRO_TIME.fullmatch(value)):
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'{rt.kind} in version "v1" cannot be handled as a {rt.kind}: parsing time '
+                f'"{value}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse',
+            )
 
 
 def _body_of(obj: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +139,7 @@ class ObjectStore:
         self, rt: ResourceType, version: str, namespace: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         obj = copy.deepcopy(body)
+        _decode(rt, obj)
         metadata = obj.setdefault("metadata", {})
         if not isinstance(metadata, dict):
             raise ApiError(400, "BadRequest", "metadata must be an object")
@@ -195,6 +217,7 @@ class ObjectStore:
             wanted = change(copy.deepcopy(current))
             if not isinstance(wanted, dict) or not isinstance(wanted.get("metadata", {}), dict):
                 raise ApiError(400, "BadRequest", "the object must be a JSON object with metadata")
+            _decode(rt, wanted)
             metadata = wanted.get("metadata", {})
             if metadata.get("name", name) != name:
                 raise ApiError(
@@ -203,6 +226,9 @@ class ObjectStore:
                     f"the object's name ({metadata['name']}) is not the name on the URL ({name})",
                 )
             stated = metadata.get("resourceVersion")
+            if stated in (None, "") and not rt.unconditional_update:
+                problem = "metadata.resourceVersion: Invalid value: 0x0: must be specified"
+                raise invalid(rt.kind, rt.group, name, [f"{problem} for an update"])
             if stated not in (None, "") and stated != current["metadata"]["resourceVersion"]:
                 resource = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
                 raise ApiError(

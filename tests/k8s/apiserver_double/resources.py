@@ -26,6 +26,12 @@ class ResourceType:
     has_scale: bool = False
     # What the API server's defaulting fills in when spec.replicas is left out (Deployments: 1).
     default_replicas: int | None = None
+    # Whether a replace (PUT) may leave metadata.resourceVersion out and overwrite whatever is
+    # stored. A Lease's strategy refuses that (422): its writes must name the version they read.
+    unconditional_update: bool = True
+    # Spec fields decoded as metav1.MicroTime, which the API server parses only with exactly six
+    # fraction digits (``2006-01-02T15:04:05.000000Z07:00``): anything else is 400 BadRequest.
+    micro_times: tuple[str, ...] = ()
 
     def api_version(self, version: str) -> str:
         return f"{self.group}/{version}" if self.group else version
@@ -41,6 +47,16 @@ RESOURCES: tuple[ResourceType, ...] = (
         "networking.istio.io", ("v1", "v1beta1", "v1alpha3"), "virtualservices", "VirtualService"
     ),
     ResourceType("mlcanary.dev", ("v1alpha1",), "modelrollouts", "ModelRollout"),
+    ResourceType(
+        "coordination.k8s.io",
+        ("v1",),
+        "leases",
+        "Lease",
+        has_status=False,
+        tracks_generation=False,
+        unconditional_update=False,
+        micro_times=("acquireTime", "renewTime"),
+    ),
 )
 
 

@@ -67,7 +67,8 @@ class RecordedRequest:
 class Fault:
     """Answer the next ``times`` matching requests with ``code`` instead of serving them.
 
-    None matches anything; a 409 is answered as a resourceVersion conflict.
+    None matches anything; ``user_agent`` matches the User-Agents it starts (one client cut
+    off from the server, the others served); a 409 is answered as a resourceVersion conflict.
     """
 
     code: int
@@ -75,6 +76,7 @@ class Fault:
     resource: str | None = None
     subresource: str | None = None
     times: int = 1
+    user_agent: str | None = None
 
     def matches(self, request: RecordedRequest) -> bool:
         return (
@@ -82,6 +84,7 @@ class Fault:
             and self.verb in (None, request.verb)
             and self.resource in (None, request.resource)
             and self.subresource in (None, request.subresource)
+            and (self.user_agent is None or request.user_agent.startswith(self.user_agent))
         )
 
 
@@ -269,14 +272,23 @@ class _Handler(BaseHTTPRequestHandler):
         raise ApiError(415, "UnsupportedMediaType", f"the patch type {kind!r} is not supported")
 
     def _watch(self, target: _Target, query: dict[str, str]) -> None:
-        store, rt, ns = self.server.store, target.rt, target.namespace
-        matches = _selector(query)
+        store = self.server.store
         timeout = min(int(query.get("timeoutSeconds") or _WATCH_TIMEOUT_S), _WATCH_TIMEOUT_S)
         deadline = time.monotonic() + timeout
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        try:
+            self._events(store, target, query, deadline)
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client cut the watch short
+
+    def _events(
+        self, store: ObjectStore, target: _Target, query: dict[str, str], deadline: float
+    ) -> None:
+        rt, ns, matches = target.rt, target.namespace, _selector(query)
         start = query.get("resourceVersion") or "0"
         try:
             if start == "0":
@@ -295,9 +307,6 @@ class _Handler(BaseHTTPRequestHandler):
                     since = event.resource_version
         except ApiError as error:
             self._chunk({"type": "ERROR", "object": error.status()})
-        except (BrokenPipeError, ConnectionResetError):
-            return
-        self.wfile.write(b"0\r\n\r\n")
 
     def _chunk(self, event: dict[str, Any]) -> None:
         data = json.dumps(event).encode() + b"\n"
