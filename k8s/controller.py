@@ -19,6 +19,11 @@ when it times out; on 410 Gone (the resourceVersion was compacted away) the cont
 again, and it lists again every ``resync_s`` anyway. A watch is open only until the next tick is
 due, so one thread does everything and ticks are never late by more than a second.
 
+How it stops: `RolloutController.run` ends once its ``stop`` event is set, and `interrupt` ends
+the watch it may be waiting on at once (it shuts the watch's socket for reading), so a stop is
+noticed within moments rather than when a watch of up to ``watch_timeout_s`` ends. A tick under
+way is finished first, its status written, and no other rollout is ticked after it.
+
 What ends a rollout's loop: reaching a finished phase (it starts again only when the spec's
 generation changes, for example a new canary version), or the object's deletion. Deleting a
 ModelRollout stops its analysis and changes nothing in the cluster: the route and Deployments
@@ -35,6 +40,8 @@ is marked in ``progress`` (`controller_health`), which the liveness probe reads.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import threading
 import time
@@ -43,9 +50,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from kubernetes import watch
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
+from urllib3 import BaseHTTPResponse
 from urllib3.exceptions import HTTPError
 
 from mlcanary.k8s import crd
@@ -66,10 +74,23 @@ from mlcanary.rollout.spec import ModelRollout, SpecError, parse_spec
 from mlcanary.rollout.status import FINISHED, Action
 from mlcanary.rollout.store.base import ConflictError
 
-__all__ = ["USER_AGENT", "MetricsFactory", "RolloutController", "prometheus_metrics"]
+__all__ = [
+    "USER_AGENT",
+    "MetricsFactory",
+    "RolloutController",
+    "prometheus_metrics",
+    "user_agent",
+]
 
 # The controller's requests are told apart by it in the API server's audit log (and in tests).
 USER_AGENT = "mlcanary-controller"
+
+
+def user_agent(identity: str | None) -> str:
+    """``USER_AGENT``, naming the replica when there are several: which one acted is then in
+    the audit log."""
+    return USER_AGENT if identity is None else f"{USER_AGENT} ({identity})"
+
 
 logger = logging.getLogger("mlcanary.k8s")
 
@@ -119,11 +140,15 @@ class RolloutController:
         resync_s: float = 300.0,
         watch_timeout_s: int = 30,
         progress: LoopProgress | None = None,
+        identity: str | None = None,
+        may_act: Callable[[], bool] = lambda: True,
     ) -> None:
         """``drain_s``: how long the loser of a finished rollout keeps its pods after the route
         stopped sending it traffic, for the gateway to apply the change and requests to end.
         ``progress``: its bound must exceed ``watch_timeout_s``, the longest a healthy loop
-        waits between two steps."""
+        waits between two steps. ``identity``: the replica's, in its User-Agent. ``may_act``:
+        whether this replica leads (`mlcanary.k8s.leading`); when it turns False no further
+        tick starts and a tick under way writes nothing more (`ModelRolloutStatusStore`)."""
         self.progress = progress or LoopProgress()
         if self.progress.stale_after_s <= watch_timeout_s:
             raise ValueError(
@@ -131,10 +156,12 @@ class RolloutController:
                 f" ({watch_timeout_s}s), or a healthy loop waiting on a watch looks stalled"
             )
         self.namespace = namespace
-        api_client.user_agent = USER_AGENT
+        self.user_agent = user_agent(identity)
+        api_client.user_agent = self.user_agent
         self._custom = CustomObjectsApi(api_client)
         self._apps = AppsV1Api(api_client)
-        self.store = ModelRolloutStatusStore(self._custom, namespace)
+        self._may_act = may_act
+        self.store = ModelRolloutStatusStore(self._custom, namespace, may_act)
         self.events = EventRecorder(CoreV1Api(api_client), namespace, clock)
         self._metrics = metrics
         self._clock = clock
@@ -144,6 +171,8 @@ class RolloutController:
         self._resync_s = resync_s
         self._watch_timeout_s = watch_timeout_s
         self._managed: dict[str, _Managed] = {}
+        self._watching: BaseHTTPResponse | None = None
+        self._watching_lock = threading.Lock()
 
     @property
     def active(self) -> list[str]:
@@ -244,13 +273,14 @@ class RolloutController:
         self.progress.listed()
         return str(listing["metadata"]["resourceVersion"])
 
-    def _tick(self, managed: _Managed) -> TickReport | None:
-        """One tick, repeated at once after a status write conflict (reload, decide again)."""
+    def _tick(self, managed: _Managed, started: datetime) -> TickReport | None:
+        """One tick, repeated at once after a status write conflict (reload, decide again). The
+        next is due an interval after ``started``, however long this one took."""
         report = None
         try:
             for _ in range(self._conflict_retries + 1):
                 report = managed.controller.tick()
-                if report.outcome is not TickOutcome.CONFLICTED:
+                if report.outcome is not TickOutcome.CONFLICTED or not self._may_act():
                     break
         except (ApiException, HTTPError, ValueError) as exc:
             # A bad answer for one rollout must not stop the others: reported, retried next tick.
@@ -260,8 +290,11 @@ class RolloutController:
         finally:
             self.progress.beat()
         assert report is not None
+        if not self._may_act():
+            logger.warning("ModelRollout %s: no longer leading, the tick stopped", managed.name)
+            return None
         interval = managed.controller.rollout.spec.analysis.interval
-        managed.due = self._clock() + interval
+        managed.due = started + interval
         if report.decision is not None and report.decision.action in _EVENTS:
             kind, reason = _EVENTS[report.decision.action]
             self.events.record(managed.name, managed.uid, kind, reason, report.decision.message)
@@ -278,11 +311,18 @@ class RolloutController:
             logger.warning("ModelRollout %s: %s", managed.name, problem)
         managed.problem = problem
 
-    def tick_due(self) -> list[TickReport]:
-        """Tick every active rollout whose interval has passed."""
+    def tick_due(self, stop: threading.Event | None = None) -> list[TickReport]:
+        """Tick every active rollout whose interval has passed; none once ``stop`` is set."""
         now = self._clock()
         due = [m for m in self._managed.values() if m.active and m.due <= now]
-        return [report for m in due if (report := self._tick(m)) is not None]
+        reports = []
+        for managed in due:
+            if (stop is not None and stop.is_set()) or not self._may_act():
+                break
+            report = self._tick(managed, now)
+            if report is not None:
+                reports.append(report)
+        return reports
 
     def run_once(self) -> list[TickReport]:
         """List, then tick every active rollout once, due or not (``controller --once``)."""
@@ -310,7 +350,7 @@ class RolloutController:
             try:
                 if version is None or time.monotonic() - listed >= self._resync_s:
                     version, listed = self.sync(), time.monotonic()
-                self.tick_due()
+                self.tick_due(stop)
                 wait = min(self._seconds_to_next_tick(), self._watch_timeout_s)
                 version = self._watch(version, max(1, round(wait)), stop)
             except ApiException as exc:
@@ -326,21 +366,62 @@ class RolloutController:
                 version = None
 
     def _watch(self, version: str, timeout_s: int, stop: threading.Event) -> str:
-        """Take in changes until the watch times out, a tick is due or ``stop`` is set."""
-        stream = watch.Watch()  # type: ignore[no-untyped-call]
-        events = stream.stream(  # type: ignore[no-untyped-call]
-            self._custom.list_namespaced_custom_object,
+        """Take in changes until the watch times out, a tick is due, ``stop`` is set or
+        `interrupt` cuts it short; the last resourceVersion seen.
+
+        The stream is read here rather than through ``kubernetes.watch.Watch``, whose ``stop``
+        cannot cut short a watch whose request is still on its way: this one is registered
+        under a lock once its response exists, and ``stop`` is checked at that moment."""
+        answer = self._custom.list_namespaced_custom_object(
             crd.GROUP, crd.VERSION, self.namespace, crd.PLURAL,
-            resource_version=version, timeout_seconds=timeout_s,
+            watch=True, resource_version=version, timeout_seconds=timeout_s,
+            _preload_content=False,
         )  # fmt: skip
-        for event in events:
-            obj = custom_object(event["raw_object"], "a watch event")
-            version = obj["metadata"]["resourceVersion"]
+        if not isinstance(answer, BaseHTTPResponse):
+            raise ValueError("the API server answered a watch with something that is not a stream")
+        with self._watching_lock:
+            if not stop.is_set():
+                self._watching = answer
+        try:
+            if self._watching is answer:
+                version = self._events(answer, version, stop)
+        except HTTPError:
+            if not stop.is_set():
+                raise  # not our interruption: the connection broke
+        finally:
+            with self._watching_lock:
+                self._watching = None
+            answer.close()
+            answer.release_conn()
+        return version
+
+    def _events(self, stream: BaseHTTPResponse, version: str, stop: threading.Event) -> str:
+        for line in iter_resp_lines(stream):  # type: ignore[no-untyped-call]
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            if event.get("type") == "ERROR":  # 410 Gone among them: the caller lists again
+                status = event.get("object") or {}
+                reason = f"{status.get('reason')}: {status.get('message')}"
+                raise ApiException(status=status.get("code"), reason=reason)
+            obj = custom_object(event.get("object"), "a watch event")
+            version = str(obj["metadata"]["resourceVersion"])
             self.observe(event["type"], obj)
             self.progress.beat()
             if stop.is_set() or self._seconds_to_next_tick() <= 0:
-                stream.stop()  # type: ignore[no-untyped-call]
-        return str(stream.resource_version or version)
+                break
+        return version
+
+    def interrupt(self) -> None:
+        """End the watch `run` may be waiting on, at once; from any thread, a signal handler's
+        too. Set ``run``'s stop event first: the loop then returns within moments, instead of
+        when the watch would have timed out."""
+        with self._watching_lock:
+            if self._watching is not None:
+                # The watch may have just ended and its connection gone back to the pool or
+                # closed; there is nothing left to cut short then.
+                with contextlib.suppress(RuntimeError, ValueError, OSError):
+                    self._watching.shutdown()
 
     def close(self) -> None:
         for name in list(self._managed):

@@ -4,6 +4,12 @@ Mounted by the main CLI as a command function (``app.command("controller")(contr
 Credentials: ``--kubeconfig`` (or ``$KUBECONFIG``) outside a cluster, the pod's service account
 inside one. While it runs (not with ``--once``), ``/healthz`` and ``/readyz`` answer on
 ``--health-host``:``--health-port`` for the kubelet's probes (`controller_health`).
+
+Replicas elect a leader on the Lease ``--lease-name`` (`leading`); ``--identity`` names this
+one (the pod's name, from ``$POD_NAME`` in the rendered Deployment; else host and process id).
+``--once`` takes the same lease for its one pass, or refuses while another controller holds
+it: a person's pass must not act beside the running controller. SIGTERM and SIGINT stop it:
+the tick under way finishes with its status written, then the lease is handed back.
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import threading
+import socket
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -21,8 +28,11 @@ from kubernetes import config
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.config.config_exception import ConfigException
 
-from mlcanary.k8s.controller import RolloutController
+from mlcanary.k8s import naming
+from mlcanary.k8s.controller import RolloutController, user_agent
 from mlcanary.k8s.controller_health import HEALTH_PORT, STALE_AFTER_S, HealthServer, LoopProgress
+from mlcanary.k8s.leader import LeaderElector, LeaseSettings, LeaseSettingsError
+from mlcanary.k8s.leading import LeadingController
 
 __all__ = ["controller"]
 
@@ -44,6 +54,77 @@ def _api_client(kubeconfig: Path | None) -> ApiClient:
     configuration = Configuration()
     config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     return ApiClient(configuration)
+
+
+def _lease(
+    namespace: str,
+    name: str,
+    identity: str | None,
+    durations: tuple[float, float, float],
+) -> LeaseSettings:
+    lease_duration, renew_deadline, retry_period = durations
+    try:
+        return LeaseSettings(
+            name,
+            namespace,
+            identity or f"{socket.gethostname()}_{os.getpid()}",
+            lease_duration=lease_duration,
+            renew_deadline=renew_deadline,
+            retry_period=retry_period,
+        )
+    except LeaseSettingsError as exc:
+        hint = "--" + exc.setting.replace("_", "-")
+        raise typer.BadParameter(exc.message, param_hint=hint) from None
+
+
+def _rollouts(
+    api_client: ApiClient,
+    lease: LeaseSettings,
+    *,
+    drain: float,
+    progress: LoopProgress,
+    may_act: Callable[[], bool],
+) -> RolloutController:
+    try:
+        return RolloutController(
+            api_client,
+            lease.namespace,
+            drain_s=drain,
+            progress=progress,
+            identity=lease.identity,
+            may_act=may_act,
+        )
+    except ValueError as exc:
+        problem = str(exc).removeprefix("stale_after_s: ")
+        raise typer.BadParameter(problem, param_hint="--stale-after") from None
+
+
+def _once(api_client: ApiClient, lease: LeaseSettings, drain: float) -> None:
+    """Tick every active rollout once, holding the lease meanwhile (renewed by its thread)."""
+    with LeaderElector(
+        lease, api_client.configuration, user_agent=user_agent(lease.identity)
+    ) as elector:
+        if not elector.try_acquire():
+            who = f"{elector.holder} holds it" if elector.holder else "it could not be read"
+            typer.echo(
+                f"not ticking: the lease {lease.namespace}/{lease.name} is not free ({who});"
+                " --once does not act beside a running controller",
+                err=True,
+            )
+            raise typer.Exit(1)
+        elector.start()
+        rollouts = _rollouts(
+            api_client, lease, drain=drain, progress=LoopProgress(), may_act=lambda: elector.leading
+        )
+        try:
+            for report in rollouts.run_once():
+                status = report.status
+                typer.echo(
+                    f"{status.phase.value:<12} canary {status.weights.canary:>3}%  "
+                    f"{report.problem or status.message}"
+                )
+        finally:
+            rollouts.close()
 
 
 def controller(
@@ -73,46 +154,58 @@ def controller(
             min=1, help="Seconds without progress of the loop after which /healthz answers 503."
         ),
     ] = STALE_AFTER_S,
+    lease_name: Annotated[
+        str, typer.Option(help="The Lease the replicas elect their leader on.")
+    ] = naming.CONTROLLER,
+    identity: Annotated[
+        str | None,
+        typer.Option(
+            envvar="POD_NAME",
+            help="This replica's name in the Lease, unique among replicas [default: host_pid].",
+        ),
+    ] = None,
+    lease_duration: Annotated[
+        float, typer.Option(help="Seconds a standby waits, after the last renewal it saw.")
+    ] = 15.0,
+    renew_deadline: Annotated[
+        float, typer.Option(help="Seconds the leader may fail to renew before it stops acting.")
+    ] = 10.0,
+    retry_period: Annotated[
+        float, typer.Option(help="Seconds between two attempts to renew or take the lease.")
+    ] = 2.0,
 ) -> None:
     """Run the rollout controller: watch ModelRollouts, move traffic, roll back on regression."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    lease = _lease(namespace, lease_name, identity, (lease_duration, renew_deadline, retry_period))
     try:
         api_client = _api_client(kubeconfig)
     except ConfigException as exc:
         raise typer.BadParameter(str(exc), param_hint="--kubeconfig") from None
     with api_client:
+        if once:
+            _once(api_client, lease, drain)
+            return
+        progress = LoopProgress(stale_after)
+        leading = LeadingController(lease, api_client.configuration, progress)
+        rollouts = _rollouts(
+            api_client, lease, drain=drain, progress=progress, may_act=leading.may_act
+        )
         try:
-            rollouts = RolloutController(
-                api_client, namespace, drain_s=drain, progress=LoopProgress(stale_after)
-            )
-        except ValueError as exc:
-            problem = str(exc).removeprefix("stale_after_s: ")
-            raise typer.BadParameter(problem, param_hint="--stale-after") from None
-        try:
-            if once:
-                for report in rollouts.run_once():
-                    status = report.status
-                    typer.echo(
-                        f"{status.phase.value:<12} canary {status.weights.canary:>3}%  "
-                        f"{report.problem or status.message}"
-                    )
-                return
             try:
-                health = HealthServer(rollouts.progress, health_host, health_port)
+                health = HealthServer(progress, health_host, health_port)
             except OSError as exc:
                 raise typer.BadParameter(
                     f"cannot listen on {health_host}:{health_port}: {exc.strerror or exc}",
                     param_hint="--health-port",
                 ) from None
-            stop = threading.Event()
 
             def _stop(signum: int, frame: FrameType | None) -> None:
-                stop.set()
+                leading.stop()
 
             signal.signal(signal.SIGTERM, _stop)
             signal.signal(signal.SIGINT, _stop)
             with health:
-                rollouts.run(stop)
+                leading.run(rollouts)
         finally:
             rollouts.close()
 

@@ -9,6 +9,14 @@ was marked for longer than the bound, which has to exceed the longest step the l
 nothing is wrong (a watch, ``watch_timeout_s``). ``/readyz`` answers 200 once the rollouts have
 been listed: before that the controller has not seen what it is to run.
 
+A standby replica (`mlcanary.k8s.leading`) runs no loop over the rollouts; its loop is the
+elector's, which tries for the lease every retry period and marks each try as a step, so a
+standby is alive while it keeps trying, and fails liveness like a leader if that stops. It is
+ready once it has read the Lease: it reached the API server and knows who leads, which is all
+it needs to take over. Kubernetes then has no reason to restart a healthy standby, and a rolling
+update waits for the new replica to be a working candidate before stopping an old one. The
+answer says which role the replica plays: ``ok: leading`` or ``ok: standing by, NAME leads``.
+
 `http.server` in a daemon thread: two fixed answers need no framework, and the probe must not
 share the loop's thread, or a stuck loop would also stop the answer that reports it.
 """
@@ -30,6 +38,7 @@ HEALTH_PORT = 8081
 # Four default watches (30 s each) without a step: far from any healthy loop, and still a
 # restart within minutes of the loop stopping.
 STALE_AFTER_S = 120.0
+_POLL_S = 0.05
 
 logger = logging.getLogger("mlcanary.k8s")
 
@@ -51,7 +60,7 @@ class LoopProgress:
         self._lock = threading.Lock()
         # Alive from the start: the first list may take a while against a busy API server.
         self._last = monotonic()
-        self._listed = False
+        self._role: str | None = None  # what /readyz says once ready
 
     def beat(self) -> None:
         with self._lock:
@@ -60,7 +69,15 @@ class LoopProgress:
     def listed(self) -> None:
         with self._lock:
             self._last = self._monotonic()
-            self._listed = True
+            self._role = "leading"
+
+    def standing_by(self, leader: str | None) -> None:
+        """A standby tried for the lease; ``leader`` is the holder the Lease named ("" when
+        free), None when the Lease could not be read."""
+        with self._lock:
+            self._last = self._monotonic()
+            if leader is not None:
+                self._role = f"standing by, {leader} leads" if leader else "standing by"
 
     def liveness(self) -> tuple[bool, str]:
         with self._lock:
@@ -71,8 +88,10 @@ class LoopProgress:
 
     def readiness(self) -> tuple[bool, str]:
         with self._lock:
-            listed = self._listed
-        return (True, "ok") if listed else (False, "the rollouts have not been listed yet")
+            role = self._role
+        if role is None:
+            return False, "neither the rollouts listed nor the lease read yet"
+        return True, f"ok: {role}"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -115,7 +134,11 @@ class HealthServer:
     def __init__(self, progress: LoopProgress, host: str, port: int) -> None:
         self._server = _Server((host, port), progress)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="controller-health", daemon=True
+            target=self._server.serve_forever,
+            # How often it checks for `shutdown`: a stopping controller waits up to this long.
+            kwargs={"poll_interval": _POLL_S},
+            name="controller-health",
+            daemon=True,
         )
 
     @property

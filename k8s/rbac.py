@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from mlcanary.k8s import crd, naming
+from mlcanary.k8s.leader import LEASE_GROUP, LEASE_PLURAL
 from mlcanary.k8s.routers.kind import Permission, cluster_router
 
 __all__ = [
@@ -36,6 +37,9 @@ CONTROLLER_PERMISSIONS: tuple[Permission, ...] = (
     Permission("apps", "deployments", ("get", "patch")),
     # Explain decisions on the rollout object (`kubectl describe mro`).
     Permission("", "events", ("create",)),
+    # Elect one acting replica (`mlcanary.k8s.leader`): read the Lease, create it when missing,
+    # renew, take over or hand back by replacing it. Never delete, list or watch.
+    Permission(LEASE_GROUP, LEASE_PLURAL, ("get", "create", "update")),
 )
 
 

@@ -19,11 +19,16 @@ earlier rollout is not applied again to the next one. A word that is no command 
 all the same: the engine records it as seen and ignores it, with its reason.
 
 This store only persists: conditions, like the rest of the status, are decided by the core.
+
+With several controller replicas, ``may_write`` fences the writes: a replica that no longer
+leads (a renewal missed, or a process paused past its lease) is refused its status write as a
+conflict, before the write leaves, so its tick ends there and moves no traffic.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,10 +54,17 @@ class _Loaded:
     last_command: str | None  # the value the status says was carried out
 
 
+def _always() -> bool:
+    return True
+
+
 class ModelRolloutStatusStore:
-    def __init__(self, api: CustomObjectsApi, namespace: str) -> None:
+    def __init__(
+        self, api: CustomObjectsApi, namespace: str, may_write: Callable[[], bool] = _always
+    ) -> None:
         self._api = api
         self._namespace = namespace
+        self._may_write = may_write
         self._loaded: dict[str, _Loaded] = {}
 
     def _get(self, name: str) -> dict[str, Any] | None:
@@ -85,6 +97,8 @@ class ModelRolloutStatusStore:
         loaded = self._loaded.get(name)
         if revision is None or loaded is None:
             raise ConflictError(f"ModelRollout {name} was not loaded before this save")
+        if not self._may_write():
+            raise ConflictError(f"ModelRollout {name}: this replica no longer leads")
         body = {
             "apiVersion": API_VERSION,
             "kind": KIND,

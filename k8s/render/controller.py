@@ -1,8 +1,13 @@
 """The in-cluster controller's own Deployment, and the RBAC objects it runs under.
 
-Why one replica and the Recreate strategy: two controllers deciding on the same rollouts would
-fight over weights; Recreate stops the old pod before the new one starts. The controller keeps
-nothing in its pod (status lives in the ModelRollout objects), so a restart resumes where it was.
+Why two replicas: one leads and acts, the other stands by (`mlcanary.k8s.leading`: they elect
+the leader on a Lease, so two never decide on the same rollouts), and takes over when the
+leader's pod or node goes, within the lease duration and two retries, instead of after a
+reschedule and an image pull. Each pod names itself in the Lease by its pod name
+(``POD_NAME``, from the downward API). The rolling update starts a new pod and waits until it
+is ready (it has read the Lease) before stopping an old one, which hands the lease back as it
+stops; the pods prefer different nodes. The controller keeps nothing in its pod (status lives
+in the ModelRollout objects), so whichever replica leads resumes every rollout where it was.
 
 Its image is any image `mlcanary build` made (they all hold the package; the command replaces
 their serving entrypoint): by default the stable version's, which the cluster already pulls. It
@@ -27,6 +32,7 @@ from mlcanary.k8s.render.security import (
 
 __all__ = ["controller_deployment", "controller_objects"]
 
+_REPLICAS = 2  # a leader and a standby
 _HEALTH_PORT_NAME = "health"
 
 
@@ -47,8 +53,11 @@ def controller_deployment(namespace: str, image: str) -> dict[str, Any]:
         "kind": "Deployment",
         "metadata": {"name": naming.CONTROLLER, "namespace": namespace, "labels": labels},
         "spec": {
-            "replicas": 1,
-            "strategy": {"type": "Recreate"},
+            "replicas": _REPLICAS,
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            },
             "selector": {"matchLabels": selector},
             "template": {
                 "metadata": {"labels": labels},
@@ -56,6 +65,19 @@ def controller_deployment(namespace: str, image: str) -> dict[str, Any]:
                     "serviceAccountName": naming.CONTROLLER,
                     "enableServiceLinks": False,
                     "securityContext": pod_security_context(),
+                    "affinity": {
+                        "podAntiAffinity": {
+                            "preferredDuringSchedulingIgnoredDuringExecution": [
+                                {
+                                    "weight": 100,
+                                    "podAffinityTerm": {
+                                        "labelSelector": {"matchLabels": selector},
+                                        "topologyKey": "kubernetes.io/hostname",
+                                    },
+                                }
+                            ]
+                        }
+                    },
                     "containers": [
                         {
                             "name": "controller",
@@ -79,7 +101,13 @@ def controller_deployment(namespace: str, image: str) -> dict[str, Any]:
                                     "protocol": "TCP",
                                 }
                             ],
-                            "env": scratch_env(),
+                            "env": [
+                                *scratch_env(),
+                                {
+                                    "name": "POD_NAME",
+                                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+                                },
+                            ],
                             "resources": {
                                 "requests": {"cpu": "50m", "memory": "128Mi"},
                                 "limits": {"memory": "256Mi"},

@@ -21,6 +21,7 @@ from kubernetes.client import (
 
 from mlcanary.k8s import crd, naming
 from mlcanary.k8s.controller import RolloutController
+from mlcanary.k8s.leader import LEASE_GROUP, LEASE_PLURAL, LEASE_VERSION
 from mlcanary.k8s.render import render
 from mlcanary.rollout.metrics.fake import ScriptedProvider
 from mlcanary.rollout.spec import ModelRollout
@@ -185,6 +186,23 @@ class Cluster:
     def status(self) -> dict[str, Any]:
         status: dict[str, Any] = self.rollout().get("status") or {}
         return status
+
+    def lease(self) -> dict[str, Any]:
+        """The controller replicas' Lease."""
+        obj = self.custom.get_namespaced_custom_object(
+            LEASE_GROUP, LEASE_VERSION, NAMESPACE, LEASE_PLURAL, naming.CONTROLLER
+        )
+        assert isinstance(obj, dict)
+        return obj
+
+    def lease_holders(self) -> list[str]:
+        """The Lease's successive holders, oldest first, once per term ("" once handed back),
+        from the versions the Lease has had."""
+        versions = self.double.versions(
+            LEASE_GROUP, LEASE_VERSION, LEASE_PLURAL, NAMESPACE, naming.CONTROLLER
+        )
+        holders = [lease["spec"]["holderIdentity"] for lease in versions]
+        return [h for i, h in enumerate(holders) if i == 0 or holders[i - 1] != h]
 
     def route(self, plural: str) -> dict[str, Any]:
         group, version = {

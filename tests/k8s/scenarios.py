@@ -10,14 +10,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlcanary.k8s import crd
-from mlcanary.k8s.controller import USER_AGENT, RolloutController
+from mlcanary.k8s import crd, naming
+from mlcanary.k8s.controller import USER_AGENT, RolloutController, user_agent
+from mlcanary.k8s.controller_health import LoopProgress
+from mlcanary.k8s.leader import LeaseSettings
+from mlcanary.k8s.leading import LeadingController
 from mlcanary.k8s.status_store import COMMAND_ANNOTATION, ModelRolloutStatusStore
 from mlcanary.rollout.commands import Command
-from tests.k8s.cluster import NAME, NAMESPACE, Cluster, drive, rollout_document
+from mlcanary.rollout.metrics.fake import ScriptedProvider
+from tests.k8s.apiserver_double import RecordedRequest
+from tests.k8s.cluster import INTERVAL_S, NAME, NAMESPACE, Cluster, drive, rollout_document
 from tests.rollout.test_controller import stream
 
 Weights = dict[str, int]
+# Leases short enough for a test to see a takeover, long enough that a leader on a machine busy
+# with other work does not miss its renewals (2.5 s of them).
+FAST_LEASE = {"lease_duration": 3.0, "renew_deadline": 2.5, "retry_period": 0.25}
+READS = {"get", "list", "watch"}
 
 
 @dataclass
@@ -222,3 +231,123 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout_s:g}s")
         time.sleep(0.05)
+
+
+@dataclass
+class Replica:
+    """One controller replica in a thread: its elector and its loop, as its process runs them."""
+
+    identity: str
+    leading: LeadingController
+    rollouts: RolloutController
+    failures: list[BaseException] = field(default_factory=list)
+
+    @property
+    def user_agent(self) -> str:
+        return user_agent(self.identity)
+
+    def writes(self, requests: list[RecordedRequest]) -> list[RecordedRequest]:
+        return writes(requests, self.identity)
+
+
+def writes(requests: list[RecordedRequest], identity: str | None) -> list[RecordedRequest]:
+    """What the replica ``identity`` (None: a lone controller) changed beside the Lease: what
+    acting on rollouts means."""
+    return [
+        r
+        for r in requests
+        if r.user_agent == user_agent(identity) and r.verb not in READS and r.resource != "leases"
+    ]
+
+
+@contextmanager
+def replica(
+    cluster: Cluster,
+    identity: str,
+    provider: ScriptedProvider,
+    progress: LoopProgress | None = None,
+) -> Iterator[Replica]:
+    """A replica that stands by or leads while the block runs, then stops as on SIGTERM."""
+    progress = progress or LoopProgress()
+    settings = LeaseSettings(naming.CONTROLLER, NAMESPACE, identity, **FAST_LEASE)
+    leading = LeadingController(settings, cluster.double.configuration(), progress)
+    rollouts = cluster.controller(
+        provider=provider,
+        drain_s=0,
+        watch_timeout_s=1,
+        progress=progress,
+        identity=identity,
+        may_act=leading.may_act,
+    )
+    running = Replica(identity, leading, rollouts)
+
+    def serve() -> None:
+        try:
+            leading.run(rollouts)
+        except BaseException as exc:  # handed to the test
+            running.failures.append(exc)
+
+    thread = threading.Thread(target=serve, name=f"replica-{identity}")
+    thread.start()
+    try:
+        yield running
+    finally:
+        leading.stop()
+        thread.join(timeout=20)
+        if thread.is_alive():
+            running.failures.append(AssertionError(f"replica {identity} did not stop"))
+        rollouts.close()
+
+
+def next_tick(cluster: Cluster, timeout_s: float = 20.0) -> dict[str, Any]:
+    """Move the fake clock one interval on and wait for the leader's tick; its status."""
+    before = cluster.status().get("lastAnalysisAt")
+    cluster.clock.sleep(INTERVAL_S)
+    wait_for(lambda: cluster.status().get("lastAnalysisAt") != before, timeout_s)
+    return cluster.status()
+
+
+def takeover(cluster: Cluster) -> Outcome:
+    """Replica "a" leads and takes the rollout to its second step while "b" stands by; then
+    "a" is cut off from the API server, as a crashed pod or a partitioned node is, and "b"
+    takes over and finishes the rollout."""
+    cluster.install(rollout_document("gateway-api"))
+    # One script for both: only the replica that acts reads it, so it goes on where it was.
+    provider = ScriptedProvider(stream(60, 0.97, rate=300))
+    with replica(cluster, "a", provider) as a:
+        wait_for(lambda: cluster.status().get("phase") == "Progressing")
+        with replica(cluster, "b", provider) as b:
+            wait_for(lambda: b.leading.elector.holder == "a")
+            while cluster.status()["stepIndex"] < 1:
+                next_tick(cluster)
+            # The tick's last write is its Event: after it, the tick is over.
+            wait_for(lambda: ("Normal", "Advanced") in [e[:2] for e in cluster.events()])
+            before, route_before = cluster.status(), cluster.httproute_weights()
+            cut = len(cluster.double.requests)
+            cluster.double.fail_next(503, user_agent=a.user_agent, times=1_000_000)
+            started = time.monotonic()
+            wait_for(b.leading.may_act)
+            takeover_s = time.monotonic() - started
+            b_leads = len(cluster.double.requests)
+            a_leads_still = a.leading.may_act()
+            lease_at_takeover = cluster.lease()
+            route_at_takeover = cluster.httproute_weights()
+            after = next_tick(cluster)
+            while cluster.status()["phase"] == "Progressing":
+                next_tick(cluster)
+            requests = cluster.double.requests
+    return _outcome(
+        cluster,
+        [route_before, route_at_takeover, cluster.httproute_weights()],
+        before=before,
+        after_one_tick=after,
+        takeover_s=takeover_s,
+        a_leads_still=a_leads_still,
+        lease_at_takeover=lease_at_takeover,
+        holders=cluster.lease_holders(),
+        a_before=a.writes(requests[:cut]),
+        a_after=a.writes(requests[b_leads:]),
+        b_before=b.writes(requests[:cut]),
+        b_after=b.writes(requests[cut:]),
+        failures=a.failures + b.failures,
+    )

@@ -60,9 +60,12 @@ def test_alive_from_the_start_ready_once_listed_and_kept_alive_by_the_loop(
     controller = cluster.controller(drain_s=0, watch_timeout_s=1, progress=progress)
     with HealthServer(progress, "127.0.0.1", 0) as health:
         assert _get(health.port, "/healthz") == (200, "ok\n")
-        assert _get(health.port, "/readyz") == (503, "the rollouts have not been listed yet\n")
+        assert _get(health.port, "/readyz") == (
+            503,
+            "neither the rollouts listed nor the lease read yet\n",
+        )
         with scenarios.looping(controller) as failures:
-            scenarios.wait_for(lambda: _get(health.port, "/readyz") == (200, "ok\n"))
+            scenarios.wait_for(lambda: _get(health.port, "/readyz") == (200, "ok: leading\n"))
             # Far past the bound: only a step the loop takes after this makes it healthy again.
             clock.now += 10 * STALE_AFTER_S
             scenarios.wait_for(lambda: _get(health.port, "/healthz") == (200, "ok\n"))
@@ -99,3 +102,23 @@ def test_a_bound_a_healthy_watch_could_exceed_is_refused(cluster: Cluster) -> No
         cluster.controller(progress=LoopProgress(30), watch_timeout_s=30)
     with pytest.raises(ValueError, match=r"stale_after_s: 0 must be above 0"):
         LoopProgress(0)
+
+
+def test_a_standby_is_alive_and_ready_while_it_tries_for_the_lease(cluster: Cluster) -> None:
+    cluster.install(rollout_document("gateway-api"))
+    provider = ScriptedProvider(stream(60, 0.97))
+    clock = Monotonic()
+    progress = LoopProgress(STALE_AFTER_S, monotonic=clock)
+    with scenarios.replica(cluster, "a", provider) as leader:
+        scenarios.wait_for(leader.leading.may_act)
+        with (
+            HealthServer(progress, "127.0.0.1", 0) as health,
+            scenarios.replica(cluster, "b", provider, progress) as standby,
+        ):
+            standing_by = (200, "ok: standing by, a leads\n")
+            scenarios.wait_for(lambda: _get(health.port, "/readyz") == standing_by)
+            # Far past the bound: only a step the standby takes after this makes it healthy.
+            clock.now += 10 * STALE_AFTER_S
+            scenarios.wait_for(lambda: _get(health.port, "/healthz") == (200, "ok\n"))
+            assert standby.writes(cluster.double.requests) == []
+    assert leader.failures == standby.failures == []

@@ -37,13 +37,16 @@ def _granted(permissions: list[rbac.Permission]) -> Used:
 
 
 @pytest.fixture(scope="module")
-def used() -> dict[str, Used]:
+def used(takeover: scenarios.Outcome) -> dict[str, Used]:
+    """What the controller did in every scenario; two replicas electing a leader and taking
+    over (the takeover's outcome, shared with its own test) count for the gateway-api."""
     by_router: dict[str, Used] = {}
     for router, runs in ROUTER_SCENARIOS.items():
         by_router[router] = set()
         for run in runs:
             with running_cluster() as cluster:
                 by_router[router] |= run(cluster).permissions
+    by_router["gateway-api"] |= takeover.permissions
     return by_router
 
 

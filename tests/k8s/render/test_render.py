@@ -274,6 +274,29 @@ def test_the_controller_is_probed_on_its_health_endpoint(rendered: Rendered):
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port["name"]}
 
 
+def test_the_controller_runs_a_leader_and_a_standby_that_replace_each_other_safely(
+    rendered: Rendered,
+):
+    _, _, objects = rendered
+    (controller,) = [d for d in by_kind(objects, "Deployment") if d not in _serving(objects)]
+    assert controller["spec"]["replicas"] == 2
+    # A new pod is ready (it read the Lease) before an old one stops and hands it back.
+    assert controller["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    pod = _pod(controller)
+    (container,) = pod["containers"]
+    (identity,) = [e for e in container["env"] if e["name"] == "POD_NAME"]
+    assert identity["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    (spread,) = pod["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert spread["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    labels = controller["spec"]["template"]["metadata"]["labels"]
+    assert spread["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= labels.items()
+
+
 def test_an_image_repository_with_a_tag_or_bad_characters_is_refused():
     with pytest.raises(RenderError, match=r"image_repo: 'ml/digits:v2' has a tag"):
         RenderOptions(image_repo="ml/digits:v2")
