@@ -19,7 +19,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     from mlcanary.rollout.spec import ModelRollout
 
-__all__ = ["ExitCode", "console", "err", "fail", "read_rollout"]
+__all__ = ["ExitCode", "console", "err", "fail", "read_rollout", "spec_problem_lines"]
 
 
 class ExitCode(IntEnum):
@@ -55,4 +55,13 @@ def read_rollout(path: Path) -> ModelRollout:
     try:
         return load_spec_file(path)
     except SpecError as error:
-        fail([f"{path}: {where}: {problem}" for where, problem in error.problems], ExitCode.INVALID)
+        fail(spec_problem_lines(path, error.problems), ExitCode.INVALID)
+
+
+def spec_problem_lines(path: Path, problems: Sequence[tuple[str, str]]) -> list[str]:
+    """At most three lines, each naming the file and the field (or line): a spec with many
+    problems shows its first ones, and says how many more there are."""
+    lines = [f"{path}: {where}: {problem}" for where, problem in problems]
+    if len(lines) <= 3:
+        return lines
+    return [*lines[:2], f"{path}: and {len(lines) - 2} more problems"]

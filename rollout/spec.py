@@ -338,21 +338,66 @@ def parse_spec(document: object) -> ModelRollout:
         ) from None
 
 
+MAX_SPEC_BYTES = 1 << 20  # a ModelRollout is a few hundred bytes; a megabyte is no spec
+MAX_DEPTH = 32  # the spec nests 4 levels; its CRD form a few more
+
+
+def _yaml_error(error: yaml.YAMLError) -> SpecError:
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}" if mark is not None else "(document)"
+    problem = str(getattr(error, "problem", None) or error).splitlines()[0]
+    return SpecError([(where, f"not valid YAML: {problem}")])
+
+
+def _check_shape(text: str) -> None:
+    """Refuse, from the YAML's events alone and before anything is built, what a spec never
+    has: aliases (the billion-laughs bombs are made of them: a few lines that expand into
+    gigabytes) and nesting deeper than any spec needs (PyYAML's composer recurses once a level,
+    and a few thousand levels end in a RecursionError)."""
+    depth = 0
+
+    def line(event: yaml.Event) -> str:
+        mark = event.start_mark
+        return f"line {mark.line + 1}" if mark is not None else "(document)"
+
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                problem = "YAML aliases (*name) are not accepted in a spec"
+                raise SpecError([(line(event), problem)])
+            if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise SpecError([(line(event), f"nested deeper than {MAX_DEPTH} levels")])
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                depth -= 1
+    except yaml.YAMLError as error:
+        raise _yaml_error(error) from None
+
+
 def load_spec(text: str) -> ModelRollout:
     """Parse a ModelRollout YAML document, raising `SpecError` for any problem."""
+    _check_shape(text)
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(document)"
-        raise SpecError([(where, f"not valid YAML: {getattr(error, 'problem', error)}")]) from None
+        raise _yaml_error(error) from None
     return parse_spec(document)
 
 
 def load_spec_file(path: Path) -> ModelRollout:
-    """The ModelRollout in a file; a file that cannot be read is a `SpecError` too."""
+    """The ModelRollout in a file; a file that cannot be read, is too large or is not UTF-8
+    text is a `SpecError` too."""
     try:
-        text = path.read_text()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SPEC_BYTES + 1)
     except OSError as error:
         raise SpecError([("(file)", f"cannot read it: {error.strerror or error}")]) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError([("(file)", f"larger than {MAX_SPEC_BYTES} bytes: not a ModelRollout")])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        problem = f"not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start})"
+        raise SpecError([("(file)", problem)]) from None
     return load_spec(text)
