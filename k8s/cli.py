@@ -65,6 +65,13 @@ def render_command(
         str | None,
         typer.Option(help="The controller's image (default: the stable version's image)."),
     ] = None,
+    ledger_url: Annotated[
+        str | None,
+        typer.Option(
+            help="A Redis of your own for the feedback ledger (redis://HOST:PORT/DB); "
+            "default: one Redis rendered beside the model."
+        ),
+    ] = None,
 ) -> None:
     """Everything a cluster needs for one rollout, validated, as YAML or a kustomize tree."""
     rollout = read_rollout(file)
@@ -80,6 +87,7 @@ def render_command(
             max_replicas=max_replicas,
             autoscale_metric=metric,
             controller_image=controller_image,
+            ledger_url=ledger_url,
         )
     except RenderError as exc:  # problems name the field: spell it as the flag
         flags = [

@@ -99,7 +99,10 @@ class ServingSettings(ServiceSettings):
     torch_threads: int = Field(default=1, ge=1, le=256)
     gpu_sample_s: int = Field(default=5, ge=1, le=3600)
     home: Path | None = None
-    ledger: Path | None = None
+    ledger: Path | None = None  # the SQLite ledger file, shared by the processes of a machine
+    # A networked ledger shared by replicas on many machines (redis://host:port/db), instead.
+    # Hidden from messages: it may hold a password.
+    ledger_url: str | None = Field(default=None, pattern=r"^rediss?://\S+$", repr=False)
     feedback_secret: str | None = Field(default=None, repr=False)
     feedback_secret_file: Path | None = None
 

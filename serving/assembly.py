@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlcanary.models.registry import ModelRef, get_version, load_predictor
 from mlcanary.serving.batching import MicroBatcher
 from mlcanary.serving.gpu_metrics import start_gpu_sampler
-from mlcanary.serving.ledger_sqlite import SqliteLedger
+from mlcanary.serving.ledger import open_ledger
 from mlcanary.serving.metrics import ServingMetrics
 from mlcanary.serving.runtime import FeedbackLimits, ModelRuntime
 from mlcanary.serving.tokens import TokenSigner
@@ -37,7 +37,7 @@ def build_runtime(settings: ServingSettings) -> ModelRuntime:
         version,
         MicroBatcher(predictor.predict, settings.max_batch),
         TokenSigner(settings.feedback_key),
-        SqliteLedger(settings.ledger_path),
+        open_ledger(settings.ledger_url, settings.ledger_path, settings.feedback_ttl_s),
         metrics,
         max_batch=settings.max_batch,
         max_body_bytes=settings.max_body_bytes,

@@ -1,8 +1,8 @@
-"""Client errors with a stable machine-readable code, a message and the offending field."""
+"""Refusals with a stable machine-readable code, a message and, for a client's, the field."""
 
 from __future__ import annotations
 
-__all__ = ["ClientError"]
+__all__ = ["ClientError", "UnavailableError"]
 
 
 class ClientError(Exception):
@@ -20,3 +20,17 @@ class ClientError(Exception):
         if self.field is not None:
             error["field"] = self.field
         return {"error": error}
+
+
+class UnavailableError(Exception):
+    """The server cannot take the request now (a dependency is down): a 503 the client may retry
+    after ``retry_after_s``, counted as a refusal, never as a failure of the model."""
+
+    def __init__(self, code: str, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+    def body(self) -> dict[str, object]:
+        return {"error": {"code": self.code, "message": self.message}}

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mlcanary.serving.errors import ClientError
+from mlcanary.serving.errors import ClientError, UnavailableError
 
 __all__ = ["ENDPOINTS", "HANDLERS", "build_app"]
 
@@ -143,6 +143,8 @@ async def feedback(request: Request) -> Response:
         return _json(200, await anyio.to_thread.run_sync(runtime.feedback, body))
     except ClientError as exc:
         return _json(exc.status, exc.body())
+    except UnavailableError as exc:
+        return _json(503, exc.body(), {"Retry-After": str(exc.retry_after_s)})
 
 
 async def model(request: Request) -> Response:

@@ -11,8 +11,8 @@ import orjson
 from mlcanary.models.registry import ModelVersion
 from mlcanary.models.task import ClassificationOutput
 from mlcanary.serving.batching import MicroBatcher
-from mlcanary.serving.errors import ClientError
-from mlcanary.serving.ledger import FeedbackLedger
+from mlcanary.serving.errors import ClientError, UnavailableError
+from mlcanary.serving.ledger import FeedbackLedger, LedgerUnavailableError
 from mlcanary.serving.metrics import ServingMetrics
 from mlcanary.serving.payloads import parse_feedback, parse_predict
 from mlcanary.serving.tokens import InvalidTokenError, TokenSigner
@@ -116,7 +116,12 @@ class ModelRuntime:
                 410, "expired", f"feedback is accepted for {self._feedback.ttl_s:.0f}s", "token"
             )
         self._prune(now)
-        if not self._ledger.claim(prediction.prediction_id, prediction.version, now):
+        try:
+            claimed = self._ledger.claim(prediction.prediction_id, prediction.version, now)
+        except LedgerUnavailableError as exc:
+            self.metrics.feedback_rejected("ledger_unavailable")
+            raise UnavailableError("ledger_unavailable", str(exc)) from None
+        if not claimed:
             self.metrics.feedback_rejected("duplicate")
             raise ClientError(
                 409, "duplicate", "feedback for this prediction was already counted", "token"

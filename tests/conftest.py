@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -41,6 +45,57 @@ def trained() -> dict[str, ModelVersion]:
     """Baseline (sklearn), better (torch CNN) and less accurate (sklearn) versions."""
     outcomes = train_reference_versions(["v1", "v2", "v3"])
     return {o.version.ref.version: o.version for o in outcomes}
+
+
+def require(present: bool, reason: str) -> None:
+    """Skip a test whose component is missing, saying why; in CI (``CI=true``), where `.ci/run`
+    installs every component, fail it instead."""
+    if present:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; .ci/run installs and starts it", pytrace=False)
+    pytest.skip(reason)
+
+
+@dataclass
+class RedisServer:
+    """A real redis-server on a loopback port, for the tests that share a ledger."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    binary = shutil.which("redis-server")
+    require(binary is not None, "redis-server is not installed (Debian package redis-server)")
+    assert binary is not None
+    port = free_port()
+    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+               "--appendonly", "no", "--dir", str(tmp_path)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = RedisServer(port, process)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                server.stop()
+                pytest.fail("redis-server did not start", pytrace=False)
+            time.sleep(0.05)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

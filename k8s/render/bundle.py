@@ -13,6 +13,7 @@ from mlcanary.k8s import crd
 from mlcanary.k8s.cluster_rules import cluster_problems
 from mlcanary.k8s.render.controller import controller_objects
 from mlcanary.k8s.render.errors import InvalidManifestError, RenderError
+from mlcanary.k8s.render.ledger import ledger_objects
 from mlcanary.k8s.render.monitoring import prometheus_rule, service_monitor
 from mlcanary.k8s.render.options import RenderOptions
 from mlcanary.k8s.render.workloads import autoscaler, deployment, service
@@ -70,6 +71,8 @@ def render(
         crd.crd(),
         *controller_objects(namespace, controller_image, router.name),
     ]
+    if options.ledger_url is None:
+        objects += ledger_objects(model, namespace)
     # A router that carries the split in replica counts owns them, so no autoscaler may change
     # them: all of its total on stable until the controller moves the first step, none on the
     # canary. Otherwise the autoscaler owns them and the manifests name none.

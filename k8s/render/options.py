@@ -19,6 +19,7 @@ __all__ = ["AutoscaleMetric", "RenderOptions"]
 AutoscaleMetric = Literal["cpu", "requests"]
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_REDIS_URL = re.compile(r"rediss?://\S+")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class RenderOptions:
     gpus_per_pod: int = 1
     # Unset: the stable version's image, which holds the mlcanary CLI like every served image.
     controller_image: str | None = None
+    # The feedback ledger the pods share: None renders a Redis for the model; a redis:// URL
+    # names one of the user's own.
+    ledger_url: str | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -66,5 +70,7 @@ class RenderOptions:
             problems.append(f"image_repo: {problem}")
         if self.controller_image is not None and not self.controller_image.strip():
             problems.append("controller_image: is empty")
+        if self.ledger_url is not None and not _REDIS_URL.fullmatch(self.ledger_url):
+            problems.append(f"ledger_url: {self.ledger_url!r} is not a redis:// URL")
         if problems:
             raise RenderError(problems)

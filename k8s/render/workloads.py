@@ -15,12 +15,12 @@ Why the pod looks the way it does:
   Service and the ServiceMonitor look.
 * Least privilege (`security`), and no API token: the server never talks to the API server.
   The root filesystem is read-only; the server writes only under ``/tmp`` (the Prometheus
-  multiprocess files of its workers, and the feedback ledger in the image's
-  ``MLCANARY_HOME=/tmp/mlcanary``), an emptyDir. The model store in the image is only read.
+  multiprocess files of its workers, and the image's ``MLCANARY_HOME=/tmp/mlcanary``), an
+  emptyDir. The model store in the image is only read.
 * The feedback HMAC key comes from a Secret through the kubelet, so every replica of every
   version verifies the same tokens while the controller never needs access to Secrets.
-* The feedback ledger is per pod: a token replayed at another pod is counted again there. It
-  still cannot be forged, altered or attributed to another version.
+* Every pod claims feedback tokens in one shared Redis ledger (``MLCANARY_LEDGER_URL``, see
+  `ledger`), so a token replayed at another pod or another version is still counted once.
 * GPU pods ask the device plugin for whole GPUs, run with the NVIDIA container runtime class,
   tolerate the usual ``nvidia.com/gpu`` taint and land only on nodes that advertise a GPU.
 """
@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlcanary.k8s import naming
+from mlcanary.k8s.render.ledger import ledger_url
 from mlcanary.k8s.render.options import RenderOptions
 from mlcanary.k8s.render.security import SCRATCH, container_security_context, pod_security_context
 from mlcanary.serving.image.names import version_image
@@ -63,9 +64,10 @@ def _metadata(name: str, namespace: str, model: str, version: str | None) -> dic
     return {"name": name, "namespace": namespace, "labels": labels(model, version)}
 
 
-def _env(model: str, version: str, gpu: bool) -> list[dict[str, Any]]:
+def _env(model: str, version: str, gpu: bool, ledger: str) -> list[dict[str, Any]]:
     return [
         {"name": env_name("model"), "value": f"{model}:{version}"},
+        {"name": env_name("ledger_url"), "value": ledger},
         {"name": "BENTOML_PORT", "value": str(naming.SERVING_PORT)},
         # A pod that holds a GPU fails rather than serve on the CPU unnoticed ("auto" would).
         {"name": env_name("device"), "value": "cuda" if gpu else "cpu"},
@@ -102,7 +104,10 @@ def _probe(path: str, period_s: int, failures: int) -> dict[str, Any]:
     }
 
 
-def _container(model: str, version: str, gpu: bool, options: RenderOptions) -> dict[str, Any]:
+def _container(
+    model: str, version: str, gpu: bool, options: RenderOptions, namespace: str
+) -> dict[str, Any]:
+    ledger = options.ledger_url or ledger_url(model, namespace)
     return {
         "name": "server",
         "image": version_image(model, version, gpu=gpu, repository=options.image_repo),
@@ -114,7 +119,7 @@ def _container(model: str, version: str, gpu: bool, options: RenderOptions) -> d
                 "protocol": "TCP",
             }
         ],
-        "env": _env(model, version, gpu),
+        "env": _env(model, version, gpu, ledger),
         "resources": _resources(gpu, options),
         # Loading a torch model (and CUDA) can take a while: the startup probe holds the others
         # back for up to 5 minutes instead of letting liveness kill a pod that is still loading.
@@ -151,7 +156,7 @@ def deployment(
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": TERMINATION_GRACE_S,
         "securityContext": pod_security_context(),
-        "containers": [_container(model, version, gpu, options)],
+        "containers": [_container(model, version, gpu, options, namespace)],
         "volumes": [{"name": "tmp", "emptyDir": {}}],
         **(_gpu_placement() if gpu else {}),
     }

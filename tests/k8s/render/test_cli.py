@@ -106,7 +106,7 @@ def test_the_kustomize_tree_lists_every_file_it_wrote(tmp_path):
     kustomization = yaml.safe_load((base / KUSTOMIZATION).read_text())
     written = sorted(p.name for p in base.iterdir() if p.name != KUSTOMIZATION)
     assert sorted(kustomization["resources"]) == written
-    assert len(written) == 15
+    assert len(written) == 17  # 15, plus the feedback ledger's Deployment and Service
     assert (
         kustomization["resources"][0] == "customresourcedefinition-modelrollouts.mlcanary.dev.yaml"
     )

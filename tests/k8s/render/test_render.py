@@ -20,7 +20,13 @@ Rendered = tuple[str, bool, list[dict[str, Any]]]
 
 
 def _serving(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] != naming.CONTROLLER]
+    return [
+        d for d in by_kind(objects, "Deployment") if naming.VERSION_LABEL in d["metadata"]["labels"]
+    ]
+
+
+def _named(obj: dict[str, Any], name: str) -> bool:
+    return bool(obj["metadata"]["name"] == name)
 
 
 def _pod(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -38,12 +44,12 @@ def test_the_objects_each_router_needs(rendered: Rendered):
     kinds = [obj["kind"] for obj in objects]
     assert kinds[0] == "CustomResourceDefinition"  # first, so that the ModelRollout applies
     assert kinds[-1] == "ModelRollout"
-    assert kinds.count("Deployment") == 3  # stable, canary, controller
+    assert kinds.count("Deployment") == 4  # stable, canary, controller, feedback ledger
     assert {"ServiceAccount", "Role", "RoleBinding", "ServiceMonitor", "PrometheusRule"} <= set(
         kinds
     )
     services = {s["metadata"]["name"] for s in by_kind(objects, "Service")}
-    assert {"digits-v1", "digits-v2"} <= services
+    assert {"digits-v1", "digits-v2", "digits-ledger"} <= services
     assert ("digits" in services) == (router != "gateway-api")
     assert len(by_kind(objects, "HTTPRoute")) == (router == "gateway-api")
     assert len(by_kind(objects, "VirtualService")) == (router == "istio")
@@ -129,6 +135,35 @@ def test_serving_pods_run_the_version_and_take_the_feedback_key_from_a_secret(re
             "key": "secret",
         }
         assert deployment["spec"]["selector"]["matchLabels"] == naming.selector("digits", version)
+        assert env["MLCANARY_LEDGER_URL"]["value"] == "redis://digits-ledger.default.svc:6379/0"
+
+
+def test_every_version_shares_one_ledger_that_keeps_claims_rather_than_evict_them():
+    objects = render(example(), gpu=False, namespace="ml")
+    (ledger,) = [d for d in by_kind(objects, "Deployment") if _named(d, "digits-ledger")]
+    assert ledger["spec"]["replicas"] == 1
+    (redis,) = _pod(ledger)["containers"]
+    args = redis["args"]
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    (service,) = [s for s in by_kind(objects, "Service") if _named(s, "digits-ledger")]
+    assert service["spec"]["selector"] == ledger["spec"]["selector"]["matchLabels"]
+    urls = {
+        next(e["value"] for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
+             if e["name"] == "MLCANARY_LEDGER_URL")
+        for d in _serving(objects)
+    }  # fmt: skip
+    assert urls == {"redis://digits-ledger.ml.svc:6379/0"}
+
+
+def test_a_ledger_of_the_users_own_replaces_the_rendered_one():
+    own = "redis://shared-redis.infra.svc:6379/3"
+    objects = render(example(), gpu=False, options=RenderOptions(ledger_url=own))
+    assert "digits-ledger" not in {o["metadata"]["name"] for o in objects}
+    for deployment in _serving(objects):
+        env = {e["name"]: e.get("value") for e in _pod(deployment)["containers"][0]["env"]}
+        assert env["MLCANARY_LEDGER_URL"] == own
+    with pytest.raises(RenderError, match=r"ledger_url: 'http://x' is not a redis:// URL"):
+        RenderOptions(ledger_url="http://x")
 
 
 def test_routes_start_with_all_traffic_on_stable():
@@ -192,7 +227,7 @@ def test_the_service_monitor_scrapes_version_services_only(rendered: Rendered):
     expressions = monitor["spec"]["selector"]["matchExpressions"]
     for service in by_kind(objects, "Service"):
         selected = naming.VERSION_LABEL in service["metadata"]["labels"]
-        assert selected == (service["metadata"]["name"] != "digits")
+        assert selected == (service["metadata"]["name"] not in ("digits", "digits-ledger"))
     assert expressions == [{"key": naming.VERSION_LABEL, "operator": "Exists"}]
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
 
@@ -250,19 +285,20 @@ def test_versions_run_the_images_pushed_under_the_image_repository():
     objects = render(example(), gpu=True, options=options)
     images = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"]
               for d in by_kind(objects, "Deployment")}  # fmt: skip
+    del images["digits-ledger"]
     assert images == {
         naming.CONTROLLER: "registry.example/ml/digits:v1-gpu",  # the stable version's
         "digits-v1": "registry.example/ml/digits:v1-gpu",
         "digits-v2": "registry.example/ml/digits:v2-gpu",
     }
     chosen = render(example(), gpu=False, options=RenderOptions(controller_image="ops/ctl:1"))
-    (controller,) = [d for d in by_kind(chosen, "Deployment") if d not in _serving(chosen)]
+    (controller,) = [d for d in by_kind(chosen, "Deployment") if _named(d, naming.CONTROLLER)]
     assert _pod(controller)["containers"][0]["image"] == "ops/ctl:1"
 
 
 def test_the_controller_is_probed_on_its_health_endpoint(rendered: Rendered):
     _, _, objects = rendered
-    (controller,) = [d for d in by_kind(objects, "Deployment") if d not in _serving(objects)]
+    (controller,) = [d for d in by_kind(objects, "Deployment") if _named(d, naming.CONTROLLER)]
     (container,) = _pod(controller)["containers"]
     command = container["command"]
     assert command[:3] == ["python", "-m", "mlcanary.k8s.controller_cli"]
@@ -278,7 +314,7 @@ def test_the_controller_runs_a_leader_and_a_standby_that_replace_each_other_safe
     rendered: Rendered,
 ):
     _, _, objects = rendered
-    (controller,) = [d for d in by_kind(objects, "Deployment") if d not in _serving(objects)]
+    (controller,) = [d for d in by_kind(objects, "Deployment") if _named(d, naming.CONTROLLER)]
     assert controller["spec"]["replicas"] == 2
     # A new pod is ready (it read the Lease) before an old one stops and hands it back.
     assert controller["spec"]["strategy"] == {
