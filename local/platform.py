@@ -1,5 +1,6 @@
-"""Wires a controller for the single-machine mode: local processes, the local proxy, and
-Prometheus when it is installed (otherwise the services are scraped directly, and it says so)."""
+"""Wires a controller for the single-machine mode: local processes, the local router (HAProxy),
+and Prometheus when it is installed (otherwise the services are scraped directly, and it says
+so)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mlcanary.local.file_store import FileStatusStore
-from mlcanary.local.processes import ProcessRegistry
+from mlcanary.local.processes import ProcessRegistry, ProcessStartError
 from mlcanary.local.prometheus import prometheus_available, start_prometheus, write_targets
 from mlcanary.local.router.admin import LocalRouter
+from mlcanary.local.router.haproxy import MISSING_HAPROXY, haproxy_binary
 from mlcanary.local.router.kind import DEFAULT_ADDRESS, loopback_port
+from mlcanary.local.router.state import RouterFiles
 from mlcanary.local.workloads import LocalWorkloads
 from mlcanary.metrics.kind import Sources, metrics_provider
 from mlcanary.rollout.controller import Controller
 from mlcanary.rollout.platforms import platform_problems
+from mlcanary.rollout.routers.base import RouterUnavailableError
 from mlcanary.rollout.spec import MetricsSpec, ModelRollout, RolloutSpec
 
 __all__ = ["LocalPlatform", "local_problems"]
@@ -62,19 +66,33 @@ class LocalPlatform:
         return rollout.spec.router.address or DEFAULT_ADDRESS
 
     def ensure_router(self, address: str, model: str, stable_version: str) -> LocalRouter:
-        """The proxy, started with stable at 100% if it is not running yet."""
-        if self.registry.get(ROUTER) is None:
-            stable_url = LocalWorkloads(self.registry).ensure(model, stable_version)
+        """The router, started now if it is not running (stable at 100% when it has no table
+        yet). The adapter returned checks before every call that the router runs and starts it
+        again if not, so a router that was killed is back at the controller's next tick, with
+        the persisted weights."""
+        loopback_port(address)
+        files = RouterFiles.of_platform(self.state_dir)
+
+        def start() -> None:
+            if self.registry.get(ROUTER) is not None:
+                return
             command = [
                 sys.executable, "-m", "mlcanary.cli", "router", "serve",
-                "--listen", urlsplit(address).netloc,
-                "--state", str(self.state_dir / "router-state.json"),
-                "--route", f"{stable_version}={stable_url}=100",
+                "--state-dir", str(self.state_dir), "--listen", urlsplit(address).netloc,
             ]  # fmt: skip
-            loopback_port(address)
+            if not files.table.exists():
+                stable_url = LocalWorkloads(self.registry).ensure(model, stable_version)
+                command += ["--route", f"{stable_version}={stable_url}=100"]
             self.say(f"starting the local router on {address}")
-            self.registry.ensure(ROUTER, command, address, "/-/readyz", env=dict(os.environ))
-        return LocalRouter(address)
+            try:
+                self.registry.ensure(
+                    ROUTER, command, address, "/-/readyz", env=dict(os.environ), timeout_s=60
+                )
+            except ProcessStartError as exc:
+                raise RouterUnavailableError(f"the local router did not start: {exc}") from exc
+
+        start()
+        return LocalRouter(files.directory, ensure_running=start)
 
     def _scrape_targets(self, router_address: str) -> None:
         hosts = [urlsplit(url).netloc for url in LocalWorkloads(self.registry).urls()]
@@ -84,6 +102,8 @@ class LocalPlatform:
         )
 
     def controller(self, rollout: ModelRollout, timeline: Path | None = None) -> Controller:
+        if haproxy_binary() is None:
+            raise RuntimeError(MISSING_HAPROXY)
         spec = rollout.spec
         router_address = self.router_address(rollout)
         metrics_spec = spec.metrics

@@ -74,7 +74,10 @@ def demo(
 ) -> None:
     """Two rollouts end to end: a better canary promoted, a less accurate one rolled back."""
     from mlcanary.demo import run_demo
+    from mlcanary.local.router.haproxy import MISSING_HAPROXY, haproxy_binary
 
+    if haproxy_binary() is None:
+        fail(MISSING_HAPROXY)  # before the minutes of training, not after
     raise typer.Exit(run_demo(workdir, console, fast=fast, users=users))
 
 

@@ -1,8 +1,9 @@
-"""The local router: the router of the single-machine platform, as its own process.
+"""The local router: HAProxy carries the traffic of the single-machine platform, mlcanary steers it.
 
-It runs apart from the controller so that traffic keeps its weights while the controller is
-stopped or restarted, and it keeps its table in a state file so that it survives its own restart
-too. `kind` is its entry in the router registry (its spec rules), `app` the HTTP app
-(forwarding and the admin API), `state` the route table and how it changes, `admin` the adapter
-the controller and the CLI change it through, `cli` the ``mlcanary router`` commands.
+HAProxy runs as its own process so that traffic keeps its weights while the controller is
+stopped or restarted, and its configuration is rendered from a persisted route table so that
+it keeps them across its own restart too. `kind` is its entry in the router registry (its spec
+rules), `haproxy` the configuration, `runtime` HAProxy's runtime API, `state` the router's
+files, `admin` the adapter the controller and the CLI change the routes through, `cli` the
+``mlcanary router`` commands. docs/local-router.md explains the design.
 """

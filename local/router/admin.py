@@ -1,91 +1,83 @@
-"""The router of the single-machine mode: the local weighted proxy, through its admin API.
+"""The router of the single-machine mode: the persisted route table, applied to HAProxy.
 
-The proxy is its own process so that traffic keeps flowing while the controller is stopped or
-restarted; this adapter is how the controller reads and replaces its table
-(``GET``/``PUT /-/routes``). Every call opens one short-lived connection: the controller calls
-once per tick and the proxy may have restarted in between, so a pooled connection would more
-often be stale than useful. Environment proxy settings are ignored because the admin API is on
-loopback.
+This is how the controller and ``mlcanary router routes | set-weights`` read and change the
+routes. The admin is not an HTTP API on the data port: it is the table file (under a lock) and
+HAProxy's runtime API on a unix socket, both in the router's private directory, so only the
+user who runs the platform can change the weights, and nothing on the network can.
+
+Every call reconciles: the table on disk is read and HAProxy's live servers are brought to it,
+before a read returns and after a write is persisted. A write that was persisted but not applied
+(HAProxy down, or restarting) is therefore applied by the next call, and a call that returns
+has left HAProxy holding the table it returns.
+
+``ensure_running`` is called before each call. The platform passes one that starts HAProxy when
+it is not running (it may have been killed), so the controller's next tick restarts it with the
+persisted weights; the CLI passes none and reports a router that is down.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
 
-import httpx
+from mlcanary.local.router.runtime import RuntimeApi
+from mlcanary.local.router.state import RouterFiles, StateFileError, check_forwardable
+from mlcanary.rollout.routers.base import RouterUnavailableError, RouteTable, StaleRoutesError
 
-from mlcanary.rollout.routers.base import (
-    RouterUnavailableError,
-    RouteTable,
-    RouteTableError,
-    StaleRoutesError,
-)
-
-__all__ = ["DEFAULT_ADMIN_URL", "IF_GENERATION_HEADER", "ROUTES_PATH", "LocalRouter"]
-
-DEFAULT_ADMIN_URL = "http://127.0.0.1:8080"
-ROUTES_PATH = "/-/routes"
-# A PUT carrying it applies only over that generation (412 otherwise), like If-Match on an ETag.
-IF_GENERATION_HEADER = "X-Mlcanary-If-Generation"
-_HTTP_OK = 200
-_PRECONDITION_FAILED = 412
-_UNPROCESSABLE = 422
+__all__ = ["LocalRouter"]
 
 
 class LocalRouter:
-    def __init__(self, admin_url: str = DEFAULT_ADMIN_URL, timeout_s: float = 5.0) -> None:
-        if not admin_url.startswith(("http://", "https://")):
-            raise ValueError(f"the router admin URL must start with http://, not {admin_url!r}")
-        self.admin_url = admin_url.rstrip("/")
-        self._timeout_s = timeout_s
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        ensure_running: Callable[[], None] | None = None,
+        timeout_s: float = 5.0,
+    ) -> None:
+        self.files = RouterFiles(directory)
+        self._runtime = RuntimeApi(self.files.admin_socket, timeout_s)
+        self._ensure_running = ensure_running
 
     def routes(self) -> RouteTable:
-        return self._exchange("GET", None)
+        """The persisted table, in force in HAProxy when this returns."""
+        self._start()
+        with self.files.locked():
+            table = self._persisted()
+            self._runtime.converge(table)
+            return table
 
     def set_routes(self, table: RouteTable, if_generation: int | None = None) -> RouteTable:
-        """Raises RouteTableError when the proxy refuses the table (for example a URL that is
-        not http://), RouterUnavailableError when it cannot be asked, and StaleRoutesError when
-        ``if_generation`` is given and the proxy's table has moved on from it."""
-        headers = {} if if_generation is None else {IF_GENERATION_HEADER: str(if_generation)}
-        return self._exchange("PUT", table.to_json(), headers)
+        """Persist ``table``'s routes, then apply them; the table in force is returned.
 
-    def _exchange(
-        self, method: str, document: dict[str, Any] | None, headers: dict[str, str] | None = None
-    ) -> RouteTable:
-        where = f"the router at {self.admin_url}"
+        RouteTableError when HAProxy could not use a route (nothing is persisted then),
+        StaleRoutesError when ``if_generation`` is given and the table has moved on from it,
+        RouterUnavailableError when HAProxy cannot be reached: the table is then persisted and
+        applied by the next call, or when HAProxy starts again.
+        """
+        check_forwardable(table)
+        self._start()
+        with self.files.locked():
+            current = self._persisted()
+            if if_generation is not None and if_generation != current.generation:
+                raise StaleRoutesError(if_generation, current.generation)
+            applied = current.replaced_by(table)
+            if applied is not current:
+                self.files.save(applied)
+            self._runtime.converge(applied)
+            return applied
+
+    def _start(self) -> None:
+        if self._ensure_running is not None:
+            self._ensure_running()
+
+    def _persisted(self) -> RouteTable:
         try:
-            with httpx.Client(timeout=self._timeout_s, trust_env=False) as client:
-                response = client.request(
-                    method, f"{self.admin_url}{ROUTES_PATH}", json=document, headers=headers
-                )
-        except httpx.TimeoutException as exc:
+            table = self.files.load()
+        except StateFileError as exc:
+            raise RouterUnavailableError(str(exc)) from exc
+        if table is None:
             raise RouterUnavailableError(
-                f"{where} did not answer within {self._timeout_s:g}s ({type(exc).__name__})"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise RouterUnavailableError(f"cannot reach {where}: {exc}") from exc
-        if response.status_code == _UNPROCESSABLE:
-            raise _refusal(response)
-        if response.status_code == _PRECONDITION_FAILED and headers:
-            current = self.routes().generation
-            raise StaleRoutesError(int(headers[IF_GENERATION_HEADER]), current)
-        if response.status_code != _HTTP_OK:
-            raise RouterUnavailableError(
-                f"{where} answered {method} {ROUTES_PATH} with {response.status_code}: "
-                f"{response.text[:200]}"
+                f"no route table in {self.files.directory}: the router was never started there"
             )
-        try:
-            return RouteTable.from_json(response.json())
-        except ValueError as exc:
-            raise RouterUnavailableError(
-                f"{where} answered with something that is not a route table: {exc}"
-            ) from exc
-
-
-def _refusal(response: httpx.Response) -> RouteTableError:
-    """The proxy's 422 body, ``{"error": {"field": ..., "message": ...}}``, as the same error."""
-    try:
-        error = response.json()["error"]
-        return RouteTableError(str(error["field"]), str(error["message"]))
-    except (ValueError, KeyError, TypeError):
-        return RouteTableError("$", f"refused by the router: {response.text[:200]}")
+        return table

@@ -1,17 +1,20 @@
-"""``mlcanary router``: run the local weighted proxy, and read or change its weights.
+"""``mlcanary router``: run the local router (HAProxy), and read or change its weights.
 
-``serve`` runs uvicorn in this process with one worker, because the route table lives in the
-process's memory: two workers would each hold their own. ``routes`` and ``set-weights`` go
-through the same admin API adapter as the controller.
+``serve`` renders HAProxy's configuration from the persisted table (or, the first time, from
+``--route``) and then becomes HAProxy (exec), so the process that the platform records and
+signals is HAProxy itself. ``routes`` and ``set-weights`` go through the same adapter as the
+controller: the table file under its lock, and HAProxy's runtime API.
+
+Every command takes the local platform's ``--state-dir``; the router's files are in its
+``router/`` directory.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import logging
+import os
+import sys
 from dataclasses import replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +22,16 @@ import typer
 from rich.table import Table
 
 from mlcanary.console import console, fail
-from mlcanary.local.router.admin import DEFAULT_ADMIN_URL, LocalRouter
+from mlcanary.local.cli import StateDir, _state_dir
+from mlcanary.local.file_store import atomic_write
+from mlcanary.local.router.admin import LocalRouter
+from mlcanary.local.router.haproxy import (
+    MISSING_HAPROXY,
+    RouterSettings,
+    haproxy_binary,
+    render_config,
+)
+from mlcanary.local.router.state import RouterFiles, StateFileError, check_forwardable
 from mlcanary.rollout.routers.base import (
     Route,
     RouterUnavailableError,
@@ -32,18 +44,8 @@ __all__ = ["parse_listen", "parse_route", "router_app"]
 
 router_app = typer.Typer(
     no_args_is_help=True,
-    help="The local weighted proxy that splits traffic between model versions.",
+    help="The local router (HAProxy) that splits traffic between model versions.",
 )
-
-
-class LogLevel(StrEnum):
-    DEBUG = "debug"
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-AdminOption = Annotated[str, typer.Option("--admin", help="The proxy's base URL.")]
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -55,15 +57,6 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def parse_route(text: str) -> Route:
     """``VERSION=URL=WEIGHT``; the URL may itself contain ``=``."""
     version, _, rest = text.partition("=")
@@ -73,18 +66,32 @@ def parse_route(text: str) -> Route:
     return Route(version, url, int(weight))
 
 
+def _router(state_dir: Path | None) -> LocalRouter:
+    return LocalRouter(RouterFiles.of_platform(_state_dir(state_dir)).directory)
+
+
+def _starting_table(files: RouterFiles, initial: RouteTable | None) -> RouteTable:
+    """The persisted table if there is one, so a restarted router keeps its weights; else the
+    command line's, persisted at once (generation 1)."""
+    table = files.load()
+    if table is not None:
+        if initial is not None and initial.routes != table.routes:
+            console.print(f"keeping the routes of {files.table}; --route is ignored")
+        return table
+    if initial is None:
+        raise StateFileError(f"no state file at {files.table} and no --route to start from")
+    table = RouteTable(initial.routes, generation=1)
+    files.save(table)
+    return table
+
+
 @router_app.command()
 def serve(
     *,
-    state: Annotated[
-        Path,
-        typer.Option(
-            help="Route table file: read at start if it exists, rewritten at every change."
-        ),
-    ],
-    listen: Annotated[
-        str, typer.Option(help="HOST:PORT; loopback only unless --allow-remote-admin.")
-    ] = "127.0.0.1:8080",
+    state_dir: StateDir = None,
+    listen: Annotated[str, typer.Option(help="HOST:PORT of /predict and /feedback.")] = (
+        "127.0.0.1:8080"
+    ),
     route: Annotated[
         list[str] | None,
         typer.Option(
@@ -93,58 +100,43 @@ def serve(
             "exist yet (it wins when it does).",
         ),
     ] = None,
-    allow_remote_admin: Annotated[
-        bool,
-        typer.Option(help="Listen beyond loopback although the admin API has no authentication."),
-    ] = False,
     upstream_timeout: Annotated[
-        float, typer.Option(min=0.01, help="Seconds a backend has to answer before a 504.")
+        float, typer.Option(min=0.01, help="Seconds a version has to answer before a 504.")
     ] = 10.0,
-    log_level: Annotated[LogLevel, typer.Option(help="Least severe messages logged.")] = (
-        LogLevel.INFO
-    ),
 ) -> None:
-    """Serve /predict and /feedback on loopback, split by weight, with the admin API in /-/."""
-    import uvicorn
-
-    from mlcanary.local.router.app import Proxy, build_app
-    from mlcanary.local.router.state import RouteState, StateFileError
-
+    """Run HAProxy on LISTEN with the persisted weights; /-/readyz and /-/metrics beside."""
+    binary = haproxy_binary()
+    if binary is None:
+        fail(MISSING_HAPROXY)
     try:
         host, port = parse_listen(listen)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--listen") from None
-    if not _is_loopback(host) and not allow_remote_admin:
-        raise typer.BadParameter(
-            f"{host} is not a loopback address and the admin API has no authentication; "
-            "pass --allow-remote-admin to listen there anyway",
-            param_hint="--listen",
-        )
     try:
         initial = RouteTable(tuple(parse_route(r) for r in route)) if route else None
+        if initial is not None:
+            check_forwardable(initial)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--route") from None
-    logging.basicConfig(
-        level=log_level.value.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    files = RouterFiles.of_platform(_state_dir(state_dir))
     try:
-        route_state = RouteState.open(state, initial)
+        files.prepare()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--state-dir") from None
+    settings = RouterSettings(host, port, upstream_timeout_s=upstream_timeout)
+    try:
+        with files.locked():
+            table = _starting_table(files, initial)
+            config = render_config(table, settings, str(files.admin_socket.absolute()))
+            atomic_write(files.config, config.encode())
     except (StateFileError, RouteTableError, OSError) as exc:
         fail(str(exc))
-    if not _is_loopback(host):
-        logging.getLogger("mlcanary.router").warning(
-            "the admin API on %s:%d is open to anyone who can reach it", host, port
-        )
-    proxy = Proxy(route_state, upstream_timeout_s=upstream_timeout)
-    uvicorn.run(
-        build_app(proxy),
-        host=host,
-        port=port,
-        workers=1,
-        log_level=log_level.value,
-        access_log=False,
-        timeout_graceful_shutdown=5,
+    console.print(
+        f"router on {listen}, generation {table.generation}: "
+        + ", ".join(f"{r.version}={r.weight}" for r in table.routes)
     )
+    sys.stdout.flush()  # exec replaces the process, buffers and all
+    os.execv(binary, [binary, "-db", "-f", str(files.config)])  # noqa: S606
 
 
 def _print_table(table: RouteTable) -> None:
@@ -156,12 +148,12 @@ def _print_table(table: RouteTable) -> None:
 
 @router_app.command("routes")
 def show_routes(
-    admin: AdminOption = DEFAULT_ADMIN_URL,
+    state_dir: StateDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Show the proxy's route table."""
+    """Show the route table (and bring the running router back to it, if it strayed)."""
     try:
-        table = LocalRouter(admin).routes()
+        table = _router(state_dir).routes()
     except RouterUnavailableError as exc:
         fail(str(exc))
     if as_json:
@@ -175,10 +167,10 @@ def set_weights(
     weights: Annotated[
         list[str], typer.Argument(help="VERSION=WEIGHT for each version; versions not named get 0.")
     ],
-    admin: AdminOption = DEFAULT_ADMIN_URL,
+    state_dir: StateDir = None,
 ) -> None:
     """Change the weights of routed versions, for example: set-weights v1=90 v2=10."""
-    router = LocalRouter(admin)
+    router = _router(state_dir)
     wanted: dict[str, int] = {}
     for pair in weights:
         version, sep, weight = pair.partition("=")

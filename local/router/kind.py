@@ -1,9 +1,9 @@
 """The ``local`` router's entry in the router registry: its rules on a spec.
 
 It listens where ``spec.router.address`` says (``http://127.0.0.1:8080`` when unset), and only
-on loopback with an explicit port: its admin API has no authentication, and the platform must
-know the port before it starts anything. Checked with the rest of the spec, so that a bad
-address is refused before any process starts.
+on loopback with an explicit port: the single-machine platform serves this machine, its data
+port has no authentication, and the platform must know the port before it starts anything.
+Checked with the rest of the spec, so that a bad address is refused before any process starts.
 """
 
 from __future__ import annotations

@@ -1,46 +1,38 @@
-"""The proxy's route table: in memory for each request, on disk for the next process.
+"""The router's directory: the persisted route table, HAProxy's configuration, the admin socket.
 
-Why a table is never changed in place: the active routes (table and picker) are one object,
-replaced by reference when the table changes. A request reads that reference once and uses what
-it got until it answers, so a weight change never fails a request in flight, and a request
-never sees half of a change.
+Why the table on disk is the truth and HAProxy follows it: the table is written (temporary file,
+fsync, rename, fsync of the directory) before HAProxy is told, and HAProxy's configuration is
+rendered from it at every start. A router killed at any instant therefore comes back with the
+weights last persisted, and a change that was persisted but not applied is applied at the next
+reconciliation (`admin.LocalRouter` reconciles at every read).
 
-Why the file is written before the new table takes effect: the admin API answers 200 only once
-the table is on disk (temporary file, fsync, rename, fsync of the directory), so a controller
-told "applied" can rely on a proxy that crashes and restarts keeping those weights.
+Why a file lock: the controller and a person's ``mlcanary router set-weights`` may both change
+the routes; each reads the table, checks its generation, writes and applies it while holding the
+lock, so a generation check and the write that follows it cannot interleave with another.
 
-One proxy per state file: two proxies sharing one would each serve their own table.
+Why the directory is private (mode 0700): it holds the admin socket, and whoever can connect to
+it can move all traffic. The socket itself is also created with mode 0600.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import orjson
 
 from mlcanary.local.file_store import atomic_write
-from mlcanary.rollout.routers.base import (
-    TOTAL_WEIGHT,
-    Route,
-    RouteTable,
-    RouteTableError,
-    StaleRoutesError,
-)
+from mlcanary.local.router.haproxy import server_address
+from mlcanary.rollout.routers.base import RouteTable, RouteTableError
 
-__all__ = [
-    "ActiveRoutes",
-    "RouteState",
-    "SmoothWeightedPicker",
-    "StateFileError",
-    "check_forwardable",
-    "load_table",
-    "save_table",
-]
+__all__ = ["RouterFiles", "StateFileError", "check_forwardable"]
 
-logger = logging.getLogger("mlcanary.router")
+# sun_path holds 108 bytes; HAProxy binds "<path>.<pid>.tmp" first and renames it.
+_SOCKET_PATH_LIMIT = 107 - len(".4194304.tmp")
 
 
 class StateFileError(RuntimeError):
@@ -51,130 +43,74 @@ class StateFileError(RuntimeError):
     """
 
 
-class SmoothWeightedPicker:
-    """nginx's smooth weighted round-robin over the routes with a positive weight.
-
-    Why not random choice: the split is exact, not merely expected. Over any run of 100 picks from
-    a fresh picker each route is chosen exactly ``weight`` times, and for two routes the count
-    after any number of picks is within one of its share. A canary at 10% therefore gets every
-    tenth request, spread out in time, instead of bursts, and the analysis sees the traffic the
-    weights promise from the first requests. Not thread-safe: the proxy's event loop is its only
-    caller.
-    """
-
-    def __init__(self, routes: tuple[Route, ...]) -> None:
-        self._routes = tuple(route for route in routes if route.weight > 0)
-        self._current = [0] * len(self._routes)
-
-    def pick(self) -> Route:
-        best = 0
-        for index, route in enumerate(self._routes):
-            self._current[index] += route.weight
-            if self._current[index] > self._current[best]:
-                best = index
-        self._current[best] -= TOTAL_WEIGHT
-        return self._routes[best]
-
-
-class ActiveRoutes:
-    """A table with its own picker; a new table starts a new picker, so every generation's split
-    is exact on its own."""
-
-    def __init__(self, table: RouteTable) -> None:
-        self.table = table
-        self._picker = SmoothWeightedPicker(table.routes)
-
-    def pick(self) -> Route:
-        return self._picker.pick()
-
-    def heaviest(self) -> Route:
-        """Where feedback goes when its version has no route: any replica of the model counts it
-        for the version in the token, and the heaviest route is the one sure to be serving."""
-        return max(self.table.routes, key=lambda route: route.weight)
-
-
 def check_forwardable(table: RouteTable) -> None:
-    """The proxy forwards over HTTP, so each route's address must be an http(s) base URL."""
+    """HAProxy connects to each route's ``http://IP:PORT``; RouteTableError naming the route."""
     for index, route in enumerate(table.routes):
         try:
-            parts = urlsplit(route.url)
-            port_ok = parts.port is None or parts.port > 0
-        except ValueError:
-            port_ok = False
-        if not (
-            port_ok
-            and parts.scheme in {"http", "https"}
-            and parts.hostname
-            and not parts.query
-            and not parts.fragment
-        ):
-            raise RouteTableError(
-                f"routes[{index}].url",
-                f"must be an http(s) base URL such as http://127.0.0.1:3000, not {route.url!r}",
-            )
+            server_address(route)
+        except RouteTableError as exc:
+            raise exc.within(f"routes[{index}]") from None
 
 
-def load_table(path: Path) -> RouteTable | None:
-    """The table saved at ``path``, or None when there is no file yet."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    try:
-        table = RouteTable.from_json(orjson.loads(data))
-        check_forwardable(table)
-    except ValueError as exc:
-        raise StateFileError(f"state file {path} does not hold a route table: {exc}") from None
-    return table
+@dataclass(frozen=True)
+class RouterFiles:
+    """The files of one router, all in one directory."""
 
-
-def save_table(path: Path, table: RouteTable) -> None:
-    atomic_write(path, orjson.dumps(table.to_json(), option=orjson.OPT_INDENT_2))
-
-
-class RouteState:
-    """The active routes and the only way to change them."""
-
-    def __init__(self, path: Path, table: RouteTable) -> None:
-        self.path = path
-        self.active = ActiveRoutes(table)
-        self._lock = asyncio.Lock()
+    directory: Path
 
     @classmethod
-    def open(cls, path: Path, initial: RouteTable | None) -> RouteState:
-        """From the state file if there is one, so a restarted proxy keeps its weights; else from
-        ``initial`` (the command line's routes), saved at once so that a state path that cannot
-        be written fails now rather than at the first weight change."""
-        table = load_table(path)
-        if table is not None:
-            if initial is not None and initial.routes != table.routes:
-                logger.warning("keeping the routes of %s; the initial routes are ignored", path)
-            return cls(path, table)
-        if initial is None:
-            raise StateFileError(f"no state file at {path} and no initial routes to start from")
-        check_forwardable(initial)
-        table = RouteTable(initial.routes, generation=1)
-        save_table(path, table)
-        return cls(path, table)
+    def of_platform(cls, state_dir: Path) -> RouterFiles:
+        """The router's files in the local platform's state directory."""
+        return cls(state_dir / "router")
 
-    async def replace(self, desired: RouteTable, if_generation: int | None = None) -> RouteTable:
-        """Apply ``desired``: saved first, then swapped in; on any error nothing changes.
+    @property
+    def table(self) -> Path:
+        return self.directory / "routes.json"
 
-        With ``if_generation``, only while the active table still has that generation
-        (StaleRoutesError otherwise), checked under the same lock as the swap.
-        """
-        check_forwardable(desired)
-        async with self._lock:
-            current = self.active.table
-            if if_generation is not None and if_generation != current.generation:
-                raise StaleRoutesError(if_generation, current.generation)
-            table = current.replaced_by(desired)
-            if table is not current:
-                await asyncio.to_thread(save_table, self.path, table)
-                self.active = ActiveRoutes(table)
-                logger.info(
-                    "routes generation %d: %s",
-                    table.generation,
-                    ", ".join(f"{r.version}={r.weight}" for r in table.routes),
-                )
-            return table
+    @property
+    def config(self) -> Path:
+        return self.directory / "haproxy.cfg"
+
+    @property
+    def admin_socket(self) -> Path:
+        return self.directory / "admin.sock"
+
+    def prepare(self) -> None:
+        """Create the private directory; ValueError when the socket's path would be too long."""
+        socket_path = str(self.admin_socket.absolute())
+        if len(socket_path.encode()) > _SOCKET_PATH_LIMIT:
+            raise ValueError(
+                f"the router's admin socket {socket_path} is longer than a unix socket path may "
+                f"be ({_SOCKET_PATH_LIMIT} bytes): choose a shorter state directory"
+            )
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive use of the table while the block runs, across processes."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with (self.directory / "routes.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def load(self) -> RouteTable | None:
+        """The persisted table, or None when there is none yet."""
+        try:
+            data = self.table.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            table = RouteTable.from_json(orjson.loads(data))
+            check_forwardable(table)
+        except ValueError as exc:
+            raise StateFileError(
+                f"state file {self.table} does not hold a route table: {exc}"
+            ) from None
+        return table
+
+    def save(self, table: RouteTable) -> None:
+        atomic_write(self.table, orjson.dumps(table.to_json(), option=orjson.OPT_INDENT_2))

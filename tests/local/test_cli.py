@@ -95,3 +95,25 @@ def test_each_step_beyond_the_canarys_capacity_is_warned_of(
     printed = " ".join(capsys.readouterr().out.split())
     assert printed.count("capacity warning:") == 1  # 10% of 300 fits in 40 req/s; 100% does not
     assert "100%" in printed
+
+
+@pytest.mark.parametrize("command", ["rollout", "demo"])
+def test_a_missing_haproxy_is_named_in_one_line_before_anything_starts(
+    trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    from mlcanary.local import platform
+    from mlcanary.local.router import haproxy
+
+    monkeypatch.setattr(platform, "haproxy_binary", lambda: None)
+    monkeypatch.setattr(haproxy, "haproxy_binary", lambda: None)
+    args = {
+        "rollout": ["rollout", "run", "-f", str(_spec(tmp_path)), "--state-dir", str(tmp_path)],
+        "demo": ["demo", "--workdir", str(tmp_path)],
+    }[command]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "haproxy is not installed" in lines[0]
+    assert lines[0].endswith("apt-get install haproxy")
+    assert not (tmp_path / "processes").exists()
