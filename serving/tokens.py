@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["InvalidTokenError", "Prediction", "TokenSigner", "peek_version"]
+__all__ = ["InvalidTokenError", "Prediction", "TokenSigner"]
 
 _VERSION = "1"
 
@@ -75,21 +75,3 @@ class TokenSigner:
             return Prediction(str(model), str(version), str(prediction_id), value, float(issued_at))
         except (ValueError, TypeError) as exc:
             raise InvalidTokenError("feedback token payload is malformed") from exc
-
-
-def peek_version(token: str) -> str | None:
-    """The version a token names, read without the secret: for routing only, never for counting.
-
-    A router uses it to send feedback to the version that predicted; the service that receives
-    the feedback verifies the signature before anything is counted.
-    """
-    parts = token.split(".")
-    if len(parts) != 3 or parts[0] != _VERSION:
-        return None
-    try:
-        body = orjson.loads(_unb64(parts[1]))
-    except (ValueError, TypeError):
-        return None
-    if isinstance(body, list) and len(body) == 5 and isinstance(body[1], str):
-        return body[1]
-    return None

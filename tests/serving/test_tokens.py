@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from mlcanary.serving.tokens import InvalidTokenError, TokenSigner, peek_version
+from mlcanary.serving.tokens import InvalidTokenError, TokenSigner
 
 SECRET = b"s" * 32
 
@@ -63,10 +63,3 @@ def test_token_from_another_secret_is_refused() -> None:
 def test_short_secret_is_rejected() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
         TokenSigner(b"short")
-
-
-def test_peek_reads_the_version_for_routing_only() -> None:
-    token = TokenSigner(SECRET).issue("digits", "v7", [1], now=1.0)[0]
-    assert peek_version(token) == "v7"
-    assert peek_version("garbage") is None
-    assert peek_version("1.!!!.sig") is None
