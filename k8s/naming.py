@@ -12,7 +12,7 @@ the stable version without any object being renamed or recreated.
 * ``route(model)`` = ``{model}``: the HTTPRoute or VirtualService, the Service clients call, the
   ServiceMonitor and PrometheusRule;
 * ``feedback_secret(model)`` = ``{model}-feedback``: the Secret with the feedback HMAC key (under
-  the key ``secret``);
+  the key ``secret``) and the labeler key that /feedback asks for (under ``labeler``);
 * ``CONTROLLER``: the controller's Deployment, ServiceAccount, Role and RoleBinding.
 
 Model and version names (`mlcanary.names`) may hold ``.`` and ``_``, which Service names may
@@ -28,6 +28,7 @@ import re
 __all__ = [
     "CONTROLLER",
     "FEEDBACK_SECRET_KEY",
+    "LABELER_SECRET_KEY",
     "MODEL_LABEL",
     "PART_OF",
     "SERVING_PORT",
@@ -44,6 +45,7 @@ VERSION_LABEL = "mlcanary.dev/version"
 PART_OF = "mlcanary"
 CONTROLLER = "mlcanary-controller"
 FEEDBACK_SECRET_KEY = "secret"  # noqa: S105 (the key's name inside the Secret, not a secret)
+LABELER_SECRET_KEY = "labeler"  # noqa: S105 (a key name)
 SERVING_PORT = 3000
 SERVING_PORT_NAME = "http"
 

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 __all__ = [
     "PREFIX",
     "BuildSettings",
+    "KeySettings",
     "ServiceSettings",
     "ServingSettings",
     "SettingsError",
@@ -87,26 +88,21 @@ class ServiceSettings(_FromEnv):
     trace_endpoints: bool = False
 
 
-class ServingSettings(ServiceSettings):
-    """What one serving worker needs: the version it serves and its limits."""
+class KeySettings(_FromEnv):
+    """The feedback keys of a machine: what servers and the clients that label share.
 
-    model: str = Field(min_length=1)
-    device: str = "auto"
-    max_batch: int = Field(default=1024, ge=1, le=1_000_000)
-    max_body_bytes: int = Field(default=8 << 20, ge=1024, le=1 << 30)
-    max_inflight: int = Field(default=256, ge=1, le=100_000)
-    feedback_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
-    torch_threads: int = Field(default=1, ge=1, le=256)
-    gpu_sample_s: int = Field(default=5, ge=1, le=3600)
+    Why apart from `ServingSettings`: a labeling pipeline or a load generator needs the labeler
+    key without naming a model."""
+
     home: Path | None = None
-    ledger: Path | None = None  # the SQLite ledger file, shared by the processes of a machine
-    # A networked ledger shared by replicas on many machines (redis://host:port/db), instead.
-    # Hidden from messages: it may hold a password.
-    ledger_url: str | None = Field(default=None, pattern=r"^rediss?://\S+$", repr=False)
     feedback_secret: str | None = Field(default=None, repr=False)
     feedback_secret_file: Path | None = None
+    # The credential a caller of /feedback must present: tokens reach every client with its
+    # predictions, so the token alone would let any client label its own predictions.
+    labeler_key: str | None = Field(default=None, repr=False)
+    labeler_key_file: Path | None = None
 
-    @field_validator("feedback_secret")
+    @field_validator("feedback_secret", "labeler_key")
     @classmethod
     def _long_enough(cls, value: str | None) -> str | None:
         if value is not None and len(value) < _SECRET_MIN_BYTES:
@@ -117,26 +113,63 @@ class ServingSettings(ServiceSettings):
     def state_dir(self) -> Path:
         return self.home or Path.home() / ".mlcanary"
 
+    @cached_property
+    def feedback_key(self) -> bytes:
+        """The HMAC key every replica shares."""
+        return _shared_secret(
+            self.feedback_secret,
+            self.feedback_secret_file or self.state_dir / "feedback.key",
+            "feedback_secret_file",
+        )
+
+    @cached_property
+    def labeler_credential(self) -> bytes:
+        """The bearer key of /feedback, which the labeling pipeline (and the load generator)
+        hold and clients that only predict do not."""
+        return _shared_secret(
+            self.labeler_key,
+            self.labeler_key_file or self.state_dir / "labeler.key",
+            "labeler_key_file",
+        )
+
+    def labeler_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.labeler_credential.decode()}"}
+
+
+class ServingSettings(ServiceSettings, KeySettings):
+    """What one serving worker needs: the version it serves and its limits."""
+
+    model: str = Field(min_length=1)
+    device: str = "auto"
+    max_batch: int = Field(default=1024, ge=1, le=1_000_000)
+    max_body_bytes: int = Field(default=8 << 20, ge=1024, le=1 << 30)
+    max_inflight: int = Field(default=256, ge=1, le=100_000)
+    feedback_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    torch_threads: int = Field(default=1, ge=1, le=256)
+    gpu_sample_s: int = Field(default=5, ge=1, le=3600)
+    ledger: Path | None = None  # the SQLite ledger file, shared by the processes of a machine
+    # A networked ledger shared by replicas on many machines (redis://host:port/db), instead.
+    # Hidden from messages: it may hold a password.
+    ledger_url: str | None = Field(default=None, pattern=r"^rediss?://\S+$", repr=False)
+
     @property
     def ledger_path(self) -> Path:
         return self.ledger or self.state_dir / "feedback-ledger.sqlite"
 
-    @cached_property
-    def feedback_key(self) -> bytes:
-        """The HMAC key every replica shares: the variable, else the key file, created once per
-        machine (mode 0600) when there is none."""
-        if self.feedback_secret is not None:
-            return self.feedback_secret.encode()
-        path = self.feedback_secret_file or self.state_dir / "feedback.key"
-        if not path.exists():
-            _create_secret(path)
-        key = path.read_text().strip().encode()
-        if len(key) < _SECRET_MIN_BYTES:
-            raise SettingsError(
-                f"{env_name('feedback_secret_file')}: the key in {path} is shorter than "
-                f"{_SECRET_MIN_BYTES} bytes"
-            )
-        return key
+
+def _shared_secret(value: str | None, path: Path, file_setting: str) -> bytes:
+    """The variable, else the key file, created once per machine (mode 0600) when there is
+    none, so that every process of a machine agrees without configuration."""
+    if value is not None:
+        return value.encode()
+    if not path.exists():
+        _create_secret(path)
+    key = path.read_text().strip().encode()
+    if len(key) < _SECRET_MIN_BYTES:
+        raise SettingsError(
+            f"{env_name(file_setting)}: the key in {path} is shorter than {_SECRET_MIN_BYTES} bytes"
+        )
+    return key
 
 
 def _create_secret(path: Path) -> None:

@@ -42,5 +42,5 @@ def build_runtime(settings: ServingSettings) -> ModelRuntime:
         max_batch=settings.max_batch,
         max_body_bytes=settings.max_body_bytes,
         max_inflight=settings.max_inflight,
-        feedback=FeedbackLimits(ttl_s=settings.feedback_ttl_s),
+        feedback=FeedbackLimits(settings.feedback_ttl_s, settings.labeler_credential),
     )

@@ -135,14 +135,20 @@ async def predict(request: Request) -> Response:
         return _json(exc.status, exc.body())
 
 
+def _bearer(request: Request) -> str | None:
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else None
+
+
 async def feedback(request: Request) -> Response:
     runtime = request.app.state.runtime
     try:
         _check_media_type(request)
         body = await _read_body(request, runtime.max_body_bytes)
-        return _json(200, await anyio.to_thread.run_sync(runtime.feedback, body))
+        credential = _bearer(request)
+        return _json(200, await anyio.to_thread.run_sync(runtime.feedback, body, credential))
     except ClientError as exc:
-        return _json(exc.status, exc.body())
+        return _json(exc.status, exc.body(), exc.headers)
     except UnavailableError as exc:
         return _json(503, exc.body(), {"Retry-After": str(exc.retry_after_s)})
 

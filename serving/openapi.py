@@ -129,12 +129,15 @@ def _feedback(version: ModelVersion) -> dict[str, Any]:
     }
     responses = _responses({"type": "object", "properties": answer})
     responses |= {
+        "401": {"description": "no labeler key, or a wrong one", **_json(_ERROR)},
         "403": {"description": "a forged or altered token", **_json(_ERROR)},
         "409": {"description": "feedback for this prediction was already counted"},
         "410": {"description": "the token has expired"},
     }
     return {
         "summary": "The true label of one prediction",
+        "description": "Send `Authorization: Bearer <labeler key>`: only the labeling pipeline "
+        "holds the key (MLCANARY_LABELER_KEY), clients that predict do not.",
         "requestBody": {"required": True, **_json(body)},
         "responses": responses,
     }

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -26,6 +27,7 @@ _CLOCK_SKEW_S = 300.0
 @dataclass(frozen=True)
 class FeedbackLimits:
     ttl_s: float
+    labeler_key: bytes = field(repr=False)
 
 
 class ModelRuntime:
@@ -83,11 +85,22 @@ class ModelRuntime:
         )
         return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
 
-    def feedback(self, body: bytes) -> bytes:
+    def feedback(self, body: bytes, credential: str | None) -> bytes:
         """Count a true label for the version that predicted; raise ClientError otherwise.
 
-        Every refusal is counted by reason, and none of them reaches the accuracy counters.
+        ``credential`` is the caller's bearer key. Every refusal is counted by reason, and none
+        of them reaches the accuracy counters.
         """
+        if credential is None or not hmac.compare_digest(
+            credential.encode(), self._feedback.labeler_key
+        ):
+            self.metrics.feedback_rejected("unauthorized")
+            raise ClientError(
+                401,
+                "unauthorized",
+                "feedback needs the labeler key: Authorization: Bearer <MLCANARY_LABELER_KEY>",
+                headers={"WWW-Authenticate": 'Bearer realm="feedback"'},
+            )
         try:
             request = parse_feedback(body, self.version.output)
         except ClientError:

@@ -17,8 +17,9 @@ Why the pod looks the way it does:
   The root filesystem is read-only; the server writes only under ``/tmp`` (the Prometheus
   multiprocess files of its workers, and the image's ``MLCANARY_HOME=/tmp/mlcanary``), an
   emptyDir. The model store in the image is only read.
-* The feedback HMAC key comes from a Secret through the kubelet, so every replica of every
-  version verifies the same tokens while the controller never needs access to Secrets.
+* The feedback HMAC key and the labeler key (the bearer credential of /feedback) come from a
+  Secret through the kubelet, so every replica of every version verifies the same tokens and
+  admits the same labeling pipeline, while the controller never needs access to Secrets.
 * Every pod claims feedback tokens in one shared Redis ledger (``MLCANARY_LEDGER_URL``, see
   `ledger`), so a token replayed at another pod or another version is still counted once.
 * GPU pods ask the device plugin for whole GPUs, run with the NVIDIA container runtime class,
@@ -71,16 +72,14 @@ def _env(model: str, version: str, gpu: bool, ledger: str) -> list[dict[str, Any
         {"name": "BENTOML_PORT", "value": str(naming.SERVING_PORT)},
         # A pod that holds a GPU fails rather than serve on the CPU unnoticed ("auto" would).
         {"name": env_name("device"), "value": "cuda" if gpu else "cpu"},
-        {
-            "name": env_name("feedback_secret"),
-            "valueFrom": {
-                "secretKeyRef": {
-                    "name": naming.feedback_secret(model),
-                    "key": naming.FEEDBACK_SECRET_KEY,
-                }
-            },
-        },
+        _from_secret(env_name("feedback_secret"), model, naming.FEEDBACK_SECRET_KEY),
+        _from_secret(env_name("labeler_key"), model, naming.LABELER_SECRET_KEY),
     ]
+
+
+def _from_secret(variable: str, model: str, key: str) -> dict[str, Any]:
+    reference = {"name": naming.feedback_secret(model), "key": key}
+    return {"name": variable, "valueFrom": {"secretKeyRef": reference}}
 
 
 def _resources(gpu: bool, options: RenderOptions) -> dict[str, Any]:

@@ -6,6 +6,8 @@ Options of its own (in the web UI's start form too; docs/capacity.md): ``--feedb
 ``--feedback-delay-s`` (labels that arrive late, as in production), ``--rate-per-user`` (open-loop
 pacing for the capacity search), ``--p95-budget-ms`` and ``--max-failure-ratio`` (CI gating).
 Load shapes: ``locustfile_step.py``, ``locustfile_ramp.py``, ``locustfile_spike.py``.
+Feedback is posted with the labeler key (``MLCANARY_LABELER_KEY``, else the key file of this
+machine's ``MLCANARY_HOME``), as the labeling pipeline would.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from mlcanary.loadtest.labeled import LabeledRow, digits_rows, rows_from_file
 
 # Imported for their Locust event listeners: options, CI budgets, per-window statistics.
 from mlcanary.loadtest.traffic import budget_gate, options, window_recorder  # noqa: F401
+from mlcanary.settings import KeySettings, SettingsError
 
 __all__ = ["LabeledTrafficUser", "load_rows"]
 
 _ROWS: list[LabeledRow] = []
 _HEADERS = {"Content-Type": "application/json"}
+_FEEDBACK_HEADERS: dict[str, str] = {}
 
 
 @events.init.add_listener  # type: ignore[untyped-decorator]
@@ -49,6 +53,10 @@ def load_rows(environment: Any, **_kwargs: Any) -> None:
             raise SystemExit(f"--data {data}: {exc}") from None
     else:
         _ROWS[:] = digits_rows()
+    try:
+        _FEEDBACK_HEADERS.update(_HEADERS | KeySettings.from_env().labeler_headers())
+    except SettingsError as exc:
+        raise SystemExit(str(exc)) from None
     gevent.get_hub().loop.update_now()
 
 
@@ -111,4 +119,4 @@ class LabeledTrafficUser(FastHttpUser):
 
     def _feedback(self, token: str, label: Any) -> None:
         body = orjson.dumps({"token": token, "label": label}).decode()
-        self.client.post("/feedback", data=body, headers=_HEADERS, name="/feedback")
+        self.client.post("/feedback", data=body, headers=_FEEDBACK_HEADERS, name="/feedback")

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from tests.feedback import labeler_headers
 from tests.serving.promtext import metric
 
 pytestmark = pytest.mark.integration
@@ -22,12 +23,24 @@ def _tokens(url: str, n: int) -> tuple[list[str], list[int]]:
 def test_feedback_after_a_restart_is_counted_once(trained, start_server) -> None:
     with start_server("digits:v1") as url:
         tokens, labels = _tokens(url, 2)
-        first = httpx.post(f"{url}/feedback", json={"token": tokens[0], "label": labels[0]})
+        first = httpx.post(
+            f"{url}/feedback",
+            headers=labeler_headers(),
+            json={"token": tokens[0], "label": labels[0]},
+        )
         assert first.status_code == 200
     with start_server("digits:v1") as url:
-        late = httpx.post(f"{url}/feedback", json={"token": tokens[1], "label": labels[1]})
+        late = httpx.post(
+            f"{url}/feedback",
+            headers=labeler_headers(),
+            json={"token": tokens[1], "label": labels[1]},
+        )
         assert late.status_code == 200
-        replay = httpx.post(f"{url}/feedback", json={"token": tokens[0], "label": labels[0]})
+        replay = httpx.post(
+            f"{url}/feedback",
+            headers=labeler_headers(),
+            json={"token": tokens[0], "label": labels[0]},
+        )
         assert replay.status_code == 409
         assert metric(url, "mlcanary_feedback_total", version="v1") == 1
 
@@ -41,7 +54,9 @@ def test_two_workers_share_the_ledger_and_the_metrics(trained, start_server) -> 
                 pool.map(
                     lambda p: (
                         client.post(
-                            f"{url}/feedback", json={"token": p[0], "label": p[1]}
+                            f"{url}/feedback",
+                            headers=labeler_headers(),
+                            json={"token": p[0], "label": p[1]},
                         ).status_code
                     ),
                     posts,
@@ -59,7 +74,11 @@ def test_feedback_reaching_another_version_counts_for_the_predicting_one(
     with start_server("digits:v1") as v1_url:
         tokens, labels = _tokens(v1_url, 1)
     with start_server("digits:v2") as v2_url:
-        answer = httpx.post(f"{v2_url}/feedback", json={"token": tokens[0], "label": labels[0]})
+        answer = httpx.post(
+            f"{v2_url}/feedback",
+            headers=labeler_headers(),
+            json={"token": tokens[0], "label": labels[0]},
+        )
         assert answer.json()["version"] == "v1"
         assert metric(v2_url, "mlcanary_feedback_total", version="v1", outcome="correct") == 1
         assert metric(v2_url, "mlcanary_feedback_total", version="v2") == 0

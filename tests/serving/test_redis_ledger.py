@@ -10,6 +10,7 @@ import pytest
 
 from mlcanary.serving.ledger import LedgerUnavailableError, open_ledger
 from tests.conftest import RedisServer, StartServer
+from tests.feedback import labeler_headers
 from tests.serving.promtext import metric
 
 ROW = [3.0] * 64
@@ -37,7 +38,11 @@ def _post_together(urls: tuple[str, ...], body: dict[str, object]) -> list[int]:
 
     def post(url: str) -> None:
         start.wait()
-        codes.append(httpx.post(f"{url}/feedback", json=body, timeout=30).status_code)
+        codes.append(
+            httpx.post(
+                f"{url}/feedback", headers=labeler_headers(), json=body, timeout=30
+            ).status_code
+        )
 
     threads = [threading.Thread(target=post, args=(url,)) for url in urls]
     for thread in threads:
@@ -75,7 +80,12 @@ def test_with_redis_down_feedback_is_refused_with_503_and_predictions_go_on(
         body = httpx.post(f"{url}/predict", json={"instances": [ROW]}, timeout=30).json()
         redis_server.stop()
         token, label = body["feedback_tokens"][0], body["predictions"][0]
-        refused = httpx.post(f"{url}/feedback", json={"token": token, "label": label}, timeout=30)
+        refused = httpx.post(
+            f"{url}/feedback",
+            headers=labeler_headers(),
+            json={"token": token, "label": label},
+            timeout=30,
+        )
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["error"]["code"] == "ledger_unavailable"

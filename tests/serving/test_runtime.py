@@ -19,6 +19,7 @@ from mlcanary.serving.runtime import FeedbackLimits, ModelRuntime
 from mlcanary.serving.tokens import TokenSigner
 
 SECRET = b"k" * 32
+LABELER = "labeler-key-0123456789"
 ROW = [1.0] * 64
 
 
@@ -53,7 +54,7 @@ def world(trained: dict[str, ModelVersion]) -> tuple[ModelRuntime, CollectorRegi
         max_batch=16,
         max_body_bytes=1 << 20,
         max_inflight=8,
-        feedback=FeedbackLimits(ttl_s=3600),
+        feedback=FeedbackLimits(3600, LABELER.encode()),
         clock=clock,
     )
     return runtime, registry, clock
@@ -67,7 +68,7 @@ def _predict(runtime: ModelRuntime, rows: int = 1) -> dict[str, object]:
 
 def _feedback(runtime: ModelRuntime, token: str, label: int) -> dict[str, object]:
     result: dict[str, object] = orjson.loads(
-        runtime.feedback(orjson.dumps({"token": token, "label": label}))
+        runtime.feedback(orjson.dumps({"token": token, "label": label}), LABELER)
     )
     return result
 
@@ -148,10 +149,26 @@ def test_refused_feedback_is_never_counted(world, token_factory, status, reason)
 def test_malformed_feedback_is_counted_as_malformed(world) -> None:
     runtime, registry, _ = world
     with pytest.raises(ClientError):
-        runtime.feedback(b'{"token": "x"}')
+        runtime.feedback(b'{"token": "x"}', LABELER)
     assert (
         _value(registry, "mlcanary_feedback_rejected_total", version="v1", reason="malformed") == 1
     )
+
+
+@pytest.mark.parametrize("credential", [None, "", "labeler-key-012345678", LABELER + "0"])
+def test_feedback_without_the_labeler_key_is_refused_and_counted(world, credential) -> None:
+    runtime, registry, _ = world
+    token = _predict(runtime)["feedback_tokens"][0]  # type: ignore[index]
+    body = orjson.dumps({"token": token, "label": 3})
+    with pytest.raises(ClientError) as caught:
+        runtime.feedback(body, credential)
+    assert (caught.value.status, caught.value.code) == (401, "unauthorized")
+    assert caught.value.headers == {"WWW-Authenticate": 'Bearer realm="feedback"'}
+    reason = {"version": "v1", "reason": "unauthorized"}
+    assert _value(registry, "mlcanary_feedback_rejected_total", **reason) == 1
+    assert _value(registry, "mlcanary_feedback_total", version="v1", outcome="correct") == 0
+    # The refused call claimed nothing: the labeler can still send this label.
+    assert _feedback(runtime, token, 3)["accepted"] is True
 
 
 def test_ledger_is_pruned_after_the_ttl(world, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlcanary.models.reference.dataset import digits_split
 from mlcanary.models.registry import ModelRef, get_version
+from tests.feedback import labeler_headers
 from tests.serving.promtext import metric
 
 pytestmark = pytest.mark.integration
@@ -52,19 +53,54 @@ class TestOneVersion:
         answer = _predict(served, [ROW, ROW]).json()
         first, second = answer["feedback_tokens"]
         predicted = answer["predictions"][0]
-        ok = httpx.post(f"{served}/feedback", json={"token": first, "label": predicted}, timeout=10)
+        ok = httpx.post(
+            f"{served}/feedback",
+            headers=labeler_headers(),
+            json={"token": first, "label": predicted},
+            timeout=10,
+        )
         assert ok.status_code == 200
         assert ok.json()["correct"] is True
         again = httpx.post(
-            f"{served}/feedback", json={"token": first, "label": predicted}, timeout=10
+            f"{served}/feedback",
+            headers=labeler_headers(),
+            json={"token": first, "label": predicted},
+            timeout=10,
         )
         assert again.status_code == 409
         forged = second[:-3] + ("AAA" if not second.endswith("AAA") else "BBB")
-        refused = httpx.post(f"{served}/feedback", json={"token": forged, "label": 1}, timeout=10)
+        refused = httpx.post(
+            f"{served}/feedback",
+            headers=labeler_headers(),
+            json={"token": forged, "label": 1},
+            timeout=10,
+        )
         assert refused.status_code == 403
         assert metric(served, "mlcanary_feedback_total", version=version) == before + 1
         assert metric(served, "mlcanary_feedback_rejected_total", reason="duplicate") >= 1
         assert metric(served, "mlcanary_feedback_rejected_total", reason="invalid_token") >= 1
+
+    def test_a_client_without_the_labeler_key_cannot_label_its_own_predictions(
+        self, served: str
+    ) -> None:
+        answer = _predict(served, [ROW]).json()
+        version, token = answer["version"], answer["feedback_tokens"][0]
+        before = metric(served, "mlcanary_feedback_total", version=version)
+        wrong_label = (answer["predictions"][0] + 1) % 10
+        tries = [{}, {"Authorization": "Bearer guessed-key-0123456789"}, {"Authorization": token}]
+        for headers in tries:
+            refused = httpx.post(
+                f"{served}/feedback",
+                headers=headers,
+                json={"token": token, "label": wrong_label},
+                timeout=10,
+            )
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+            assert refused.json()["error"]["code"] == "unauthorized"
+        assert metric(served, "mlcanary_feedback_total", version=version) == before
+        refusals = metric(served, "mlcanary_feedback_rejected_total", reason="unauthorized")
+        assert refusals >= len(tries)
 
     @pytest.mark.parametrize(("body", "status", "code"), BAD_PREDICTS)
     def test_bad_input_gets_a_clear_4xx(

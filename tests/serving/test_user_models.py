@@ -11,6 +11,7 @@ import pytest
 
 from mlcanary.models.registry import ModelVersion
 from tests.conftest import StartServer
+from tests.feedback import labeler_headers
 from tests.serving.promtext import metric
 from tests.user_models import tabular_data, tiny_net
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def _post(url: str, path: str, body: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{url}{path}", json=body, timeout=30)
+    return httpx.post(f"{url}{path}", json=body, headers=labeler_headers(), timeout=30)
 
 
 def _records(frame: Any) -> list[dict[str, Any]]:

@@ -134,6 +134,10 @@ def test_serving_pods_run_the_version_and_take_the_feedback_key_from_a_secret(re
             "name": "digits-feedback",
             "key": "secret",
         }
+        assert env["MLCANARY_LABELER_KEY"]["valueFrom"]["secretKeyRef"] == {
+            "name": "digits-feedback",
+            "key": "labeler",
+        }
         assert deployment["spec"]["selector"]["matchLabels"] == naming.selector("digits", version)
         assert env["MLCANARY_LEDGER_URL"]["value"] == "redis://digits-ledger.default.svc:6379/0"
 

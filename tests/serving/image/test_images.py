@@ -28,6 +28,8 @@ from tests.serving.promtext import metric
 pytestmark = pytest.mark.integration
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+LABELER_KEY = "image-test-labeler-key"
+LABELER = {"Authorization": f"Bearer {LABELER_KEY}"}
 
 
 def _docker(docker: DockerCli, *args: str, check: bool = True) -> str:
@@ -51,7 +53,7 @@ def _container(docker: DockerCli, image: BuiltImage) -> Iterator[tuple[str, str]
     _docker(
         docker, "run", "--detach", "--name", name, "--network", "host", "--read-only",
         "--tmpfs", "/tmp", "--env", "BENTOML_HOST=127.0.0.1", "--env", f"BENTOML_PORT={port}",
-        image.tag,
+        "--env", f"MLCANARY_LABELER_KEY={LABELER_KEY}", image.tag,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -87,10 +89,14 @@ def test_the_image_serves_predict_feedback_metrics_and_turns_healthy(
         assert correct >= 6, "a trained model gets most holdout rows right"
 
         for token, label in zip(body["feedback_tokens"], labels.tolist(), strict=True):
-            answer = httpx.post(f"{url}/feedback", json={"token": token, "label": label})
+            answer = httpx.post(
+                f"{url}/feedback", headers=LABELER, json={"token": token, "label": label}
+            )
             assert answer.status_code == 200, answer.text
         replay = httpx.post(
-            f"{url}/feedback", json={"token": body["feedback_tokens"][0], "label": 0}
+            f"{url}/feedback",
+            headers=LABELER,
+            json={"token": body["feedback_tokens"][0], "label": 0},
         )
         assert replay.status_code == 409
 
