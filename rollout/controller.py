@@ -163,7 +163,7 @@ class Controller:
             return self.metrics.observe(self.target, now)
         except MetricsUnavailableError as exc:
             logger.warning("metrics unavailable: %s", exc)
-            return Observation(timestamp=now)
+            return Observation(timestamp=now, unavailable=str(exc))
 
     def tick(self) -> TickReport:
         status, revision = self._load()
@@ -179,7 +179,11 @@ class Controller:
             return TickReport(TickOutcome.UNROUTED, status, problem=f"router unavailable: {exc}")
         observation = self._observe(now)
         if problem is not None:
-            observation = Observation(timestamp=now, stable=observation.stable)
+            observation = Observation(
+                timestamp=now,
+                stable=observation.stable,
+                unavailable=observation.unavailable or f"the canary is not served: {problem}",
+            )
         request = self.store.take_command(self.name)
         if request is not None:
             decision = apply_command(self.rollout, status, request, observation, now)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from mlcanary.rollout.checks import (
     Seen,
@@ -179,10 +179,23 @@ class _Tick:
         reason = _about_the_rollout(Verdict.INCONCLUSIVE, rule, message)
         return self.conclude(Action.HOLD, [reason], message, {})
 
+    def outage(self) -> tuple[datetime, str] | None:
+        """Since when the metrics have been unavailable, and the words that say so and why;
+        None when this tick could read them."""
+        cause = self.observation.unavailable
+        if cause is None:
+            return None
+        since = self.status.metrics_unavailable_since or self.now
+        return since, (
+            f"metrics unavailable since {since.astimezone(UTC):%Y-%m-%d %H:%M:%SZ} "
+            f"(for {format_duration(self.now - since)}): {cause}"
+        )
+
     def analyse(self) -> Decision:
         analysis, status = self.rollout.spec.analysis, self.status
         step = self.step_name(status.step_index)
         changes: dict[str, object] = {}
+        outage: tuple[datetime, str] | None = None
         if self.stale():
             counters = status.counters
             last = status.observed_at.isoformat() if status.observed_at else "the last one"
@@ -199,6 +212,8 @@ class _Tick:
                 for metric, _ in checks
             }
             counters = status.counters.update(self.observation, failed_query=any(missing.values()))
+            outage = self.outage()
+            changes["metrics_unavailable_since"] = outage[0] if outage else None
             stable = counters.stable.total if stable_serves else status.reference or ArmCounters()
             budget = error_budget(analysis, len(self.rollout.spec.steps))
             reasons = [
@@ -216,17 +231,18 @@ class _Tick:
         if not waiting:
             return self.advance(reasons, counters, changes)
         limit = format_duration(analysis.max_duration)
+        cause = f"{outage[1]}; " if outage else ""
         if elapsed >= analysis.max_duration:
             message = (
                 f"rolled back at {step}: still inconclusive after {format_duration(elapsed)} "
-                f"(maxDuration {limit}): {', '.join(waiting)}"
+                f"(maxDuration {limit}): {cause}{', '.join(waiting)}"
             )
             rule = "a step still inconclusive at maxDuration rolls back"
             deadline = _about_the_rollout(Verdict.FAIL, rule, message)
             return self.rollback([*reasons, deadline], message, changes)
         message = (
             f"holding at {step} for {format_duration(elapsed)} of {limit}: "
-            f"waiting on {', '.join(waiting)}"
+            f"{cause}waiting on {', '.join(waiting)}"
         )
         return self.conclude(Action.HOLD, reasons, message, changes)
 

@@ -118,11 +118,15 @@ class ArmCounters(CamelModel):
 
 
 class Observation(CamelModel):
-    """Both versions' counters as read at `timestamp`; any part may be missing (a failed query)."""
+    """Both versions' counters as read at `timestamp`; any part may be missing (a failed query).
+
+    ``unavailable`` says why nothing could be read at all (the metrics source did not answer,
+    the canary is not served), so that a hold can name its cause rather than only its effect."""
 
     timestamp: AwareDatetime
     stable: ArmCounters = ArmCounters()
     canary: ArmCounters = ArmCounters()
+    unavailable: str | None = None
 
 
 _Series = tuple[str, float]  # (field, le): one Prometheus series; le is 0.0 for scalars

@@ -159,6 +159,9 @@ class RolloutStatus(CamelModel):
     step_started_at: AwareDatetime | None = None
     last_analysis_at: AwareDatetime | None = None
     observed_at: AwareDatetime | None = None  # timestamp of the last observation taken in
+    # Since when the step's metrics could not all be read (None while they can): a hold or a
+    # rollback at maxDuration says so, and since when, instead of only "inconclusive".
+    metrics_unavailable_since: AwareDatetime | None = None
     counters: StepCounters = StepCounters()
     # Stable's counts over the last step in which it served traffic: what the canary is compared
     # with at a step where stable serves nothing (the final 100%).

@@ -126,12 +126,17 @@ def test_a_metrics_outage_never_promotes_and_rolls_back_at_the_deadline() -> Non
     final = make(script).run()
     assert final.phase is Phase.ROLLED_BACK
     assert "inconclusive" in final.message
+    # The provider's own words, and since when, instead of only "inconclusive".
+    assert "metrics unavailable since " in final.message
+    assert "scripted outage" in final.message
 
 
 def test_a_canary_that_never_gets_ready_gets_no_traffic_and_is_rolled_back() -> None:
     router = MemoryRouter(RouteTable((Route("v1", "http://127.0.0.1:11000", 100),)))
     final = make(stream(40, 0.97), router=router, workloads=FakeWorkloads(frozenset({"v2"}))).run()
     assert final.phase is Phase.ROLLED_BACK
+    assert "metrics unavailable since " in final.message
+    assert "the canary is not served: " in final.message
     assert all(w == {"v1": 100} for w in weights_seen(router))
 
 

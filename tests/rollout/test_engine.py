@@ -142,15 +142,48 @@ def test_a_total_outage_never_promotes_and_rolls_back_at_the_deadline():
     spec = spec_with()
     status = started(spec)
     for minute in range(1, 16):
-        decision = decide(
-            spec,
-            status,
-            Observation(timestamp=START + timedelta(minutes=minute)),
-            START + timedelta(minutes=minute),
-        )
+        at = START + timedelta(minutes=minute)
+        decision = decide(spec, status, Observation(timestamp=at, unavailable="no answer"), at)
         status = decision.status
         assert decision.action is (Action.HOLD if minute < 15 else Action.ROLLBACK)
     assert status.counters.failed_queries == 15
+    # The cause, and since when, in the final message, where a person reads it.
+    outage = "metrics unavailable since 2025-01-01 00:01:00Z (for 14m): no answer"
+    assert status.message == (
+        "rolled back at step 1 of 2 (10% canary): still inconclusive after 15m (maxDuration 15m):"
+        f" {outage}; accuracy, latency, error-rate"
+    )
+
+
+def test_a_hold_says_since_when_the_metrics_are_unavailable_until_they_return():
+    spec = spec_with()
+    status = started(spec)
+    messages, since = [], []
+    ticks = [
+        (1, "Prometheus at http://127.0.0.1:9090 is unreachable"),
+        (3, "still down"),
+        (4, None),
+    ]
+    for minute, unavailable in ticks:
+        at = START + timedelta(minutes=minute)
+        if unavailable is None:
+            observation = observe(timedelta(minutes=minute), arm(100), GOOD_STABLE)
+        else:
+            observation = Observation(timestamp=at, unavailable=unavailable)
+        status = decide(spec, status, observation, at).status
+        messages.append(status.message)
+        since.append(status.metrics_unavailable_since)
+    assert messages[0] == (
+        "holding at step 1 of 2 (10% canary) for 1m of 15m: metrics unavailable since"
+        " 2025-01-01 00:01:00Z (for 0s): Prometheus at http://127.0.0.1:9090 is unreachable;"
+        " waiting on accuracy, latency, error-rate"
+    )
+    assert (
+        "metrics unavailable since 2025-01-01 00:01:00Z (for 2m): still down; waiting on"
+        in messages[1]
+    )
+    assert "unavailable" not in messages[2]
+    assert since == [START + timedelta(minutes=1)] * 2 + [None]
 
 
 def test_paused_holds_without_counting_traffic_and_stops_the_clock():
