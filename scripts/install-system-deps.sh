@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages the demo, benchmarks and tests use: prometheus (the real server the rollout
 # controller queries; promtool checks the rendered alert rules), haproxy (the local router's data
-# plane), wrk (the serving and router benchmarks' load generator), and docker.io, debootstrap and
-# docker-registry (the container images are built on a locally made base image, run, and pushed
-# to a registry on loopback).
+# plane), redis-server (the shared feedback ledger's tests), wrk (the serving and router
+# benchmarks' load generator), and docker.io, debootstrap and docker-registry (the container
+# images are built on a locally made base image, run, and pushed to a registry on loopback).
 # Installs only what is missing. Without root it says what to install instead: a failure in CI,
 # a warning elsewhere (the tests that need a missing package then skip and say why).
 set -euo pipefail
 
-wanted=(prometheus haproxy wrk docker.io debootstrap docker-registry)
+wanted=(prometheus haproxy redis-server wrk docker.io debootstrap docker-registry)
 missing=()
 for pkg in "${wanted[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
