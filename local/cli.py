@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from mlcanary.console import ExitCode, console, fail, read_rollout
+from mlcanary.console import ExitCode, console, fail, read_rollout, spec_problem_lines
 from mlcanary.local.platform import LocalPlatform, local_problems
 from mlcanary.rollout.commands import Command
 from mlcanary.rollout.controller import TickReport
@@ -44,19 +44,28 @@ def _state_dir(value: Path | None) -> Path:
 
 
 def read_spec(path: Path) -> ModelRollout:
-    """The spec, checked against the model store too: a missing version is a spec error."""
+    """The spec, checked against the model store too: a missing version, or a quality check
+    that does not fit the versions' task, is a spec error."""
     from mlcanary.models.registry import ModelRef, VersionNotFoundError, get_version
+    from mlcanary.rollout.checks import task_problems
 
     rollout = read_rollout(path)
     spec = rollout.spec
     problems = local_problems(spec)
-    if problems:
-        fail([f"{path}: {field}: {problem}" for field, problem in problems], ExitCode.INVALID)
+    tasks = {}
     for field, version in (("stable", spec.stable.version), ("canary", spec.canary.version)):
         try:
-            get_version(ModelRef(spec.model, version))
+            tasks[field] = get_version(ModelRef(spec.model, version)).task.value
         except VersionNotFoundError as exc:
-            fail(f"spec.{field}.version: {exc}", ExitCode.INVALID)
+            problems.append((f"spec.{field}.version", str(exc)))
+    if len(set(tasks.values())) > 1:
+        problems.append(
+            ("spec.canary.version", f"a {tasks['canary']} model; stable is a {tasks['stable']}")
+        )
+    elif tasks:
+        problems += task_problems(spec.analysis, next(iter(tasks.values())))
+    if problems:
+        fail(spec_problem_lines(path, problems), ExitCode.INVALID)
     return rollout
 
 

@@ -12,13 +12,15 @@ has succeeded, so a failure leaves no half-built tag behind.
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlcanary.models.digest import verify_sha256
-from mlcanary.models.registry import ModelRef, get_version
+from mlcanary.models.registry import ModelRef, ModelVersion, get_version
 from mlcanary.serving.image.bento import export_bento
 from mlcanary.serving.image.docker import DockerCli, DockerError
 from mlcanary.serving.image.names import (
@@ -101,6 +103,31 @@ def build_args(spec: ImageSpec, ref: ModelRef) -> dict[str, str]:
     return args
 
 
+def stage_user_code(version: ModelVersion, destination: Path) -> str | None:
+    """Copy the user's own code a version needs into the build context: the top-level package
+    (or module) of a safetensors version's network class, as it is importable here. None when
+    the version needs none (its format holds the whole model, or its class is mlcanary's)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    architecture = version.load_options.get("architecture")
+    if not isinstance(architecture, str):
+        return None
+    top = architecture.partition(":")[0].split(".")[0]
+    if top == "mlcanary":
+        return None
+    found = importlib.util.find_spec(top)
+    if found is None or found.origin is None:
+        raise ValueError(
+            f"{version.ref} needs the module {top!r} (its network class {architecture}), which "
+            "cannot be imported here: install it or put it on PYTHONPATH to build the image"
+        )
+    if found.submodule_search_locations:
+        source = Path(next(iter(found.submodule_search_locations)))
+        shutil.copytree(source, destination / top, ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        shutil.copy2(found.origin, destination / f"{top}.py")
+    return top
+
+
 def build_image(
     spec: ImageSpec,
     *,
@@ -125,6 +152,9 @@ def build_image(
         build_wheelhouse(project, cache or image_cache_dir(), context / "wheelhouse")
         on_step(f"bento: {ref}")
         bento = export_bento(ref, context / "bento")
+        user_code = stage_user_code(version, context / "usercode")
+        if user_code is not None:
+            on_step(f"user code: {user_code} (the network's class)")
         on_step(f"docker build: {tag}")
         image_id = docker.build(
             context, project / "Dockerfile.gpu", build_args(spec, ref), timeout_s

@@ -32,7 +32,10 @@ def _spec(**changes: object) -> Writer:
 
 
 def _bytes(data: bytes) -> Writer:
-    return lambda path: path.write_bytes(data)
+    def write(path: Path) -> None:
+        path.write_bytes(data)
+
+    return write
 
 
 def _bomb(path: Path) -> None:
