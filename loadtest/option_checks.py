@@ -13,13 +13,12 @@ def option_problems(options: Any) -> list[str]:
     problems = []
     if not 0 <= options.feedback_ratio <= 1:
         problems.append(f"--feedback-ratio must be within 0..1, got {options.feedback_ratio}")
-    for name in ("feedback_delay_s", "rate_per_user", "p95_budget_ms"):
+    for name in ("feedback_delay_s", "rate_per_user", "p95_budget_ms", "max_pending_feedback"):
         if getattr(options, name) < 0:
             problems.append(
                 f"--{name.replace('_', '-')} must be >= 0, got {getattr(options, name)}"
             )
     for name in (
-        "max_pending_feedback",
         "window_s",
         "shape_peak_users",
         "shape_duration_s",

@@ -20,9 +20,9 @@ from typing import Any
 import gevent
 import httpx
 import orjson
-from gevent.pool import Pool
 from locust import FastHttpUser, events, task
 
+from mlcanary.loadtest.label_queue import LabelQueue, capacity_for
 from mlcanary.loadtest.labeled import LabeledRow, digits_rows, rows_from_file
 
 # Imported for their Locust event listeners: options, CI budgets, per-window statistics.
@@ -34,6 +34,10 @@ __all__ = ["LabeledTrafficUser", "load_rows"]
 _ROWS: list[LabeledRow] = []
 _HEADERS = {"Content-Type": "application/json"}
 _FEEDBACK_HEADERS: dict[str, str] = {}
+
+
+class LabelDroppedError(Exception):
+    """A label the queue had no room for: reported as a failed DROPPED /feedback request."""
 
 
 @events.init.add_listener  # type: ignore[untyped-decorator]
@@ -67,8 +71,9 @@ class LabeledTrafficUser(FastHttpUser):
     second; a per-user rate because Locust's workers never learn the total user count), on a
     fixed schedule from a random phase, so that users do not fire in lockstep: an
     approximation of open-loop arrivals that holds while responses take less than 1/r seconds.
-    Delayed feedback waits in a bounded pool per user; a full pool makes the user wait, so memory
-    stays bounded and the slowdown shows as a missed arrival rate instead of lost labels.
+    Delayed labels wait in a queue per user (`mlcanary.loadtest.label_queue`), posted by one
+    sender greenlet as they fall due; a full queue drops a label and reports it, so a long delay
+    never slows the predictions.
     """
 
     _period_s = 0.0
@@ -78,14 +83,18 @@ class LabeledTrafficUser(FastHttpUser):
         opts = self.environment.parsed_options
         self._feedback_ratio = opts.feedback_ratio if opts else 1.0
         self._feedback_delay_s = opts.feedback_delay_s if opts else 0.0
-        self._pending = Pool(opts.max_pending_feedback if opts else 100)
+        rate = opts.rate_per_user if opts else 0.0
+        capacity = opts.max_pending_feedback if opts and opts.max_pending_feedback else 0
+        self._labels = LabelQueue(capacity or capacity_for(rate, self._feedback_delay_s))
+        self._sender = gevent.spawn(self._send_due) if self._feedback_delay_s > 0 else None
         if opts is not None and opts.rate_per_user > 0:
             self._period_s = 1 / opts.rate_per_user
             gevent.sleep(random.uniform(0, self._period_s))  # noqa: S311 - a phase, not a secret
             self._next_start = time.perf_counter()
 
     def on_stop(self) -> None:
-        self._pending.kill(block=False)
+        if self._sender is not None:
+            self._sender.kill(block=False)
 
     def wait_time(self) -> float:
         """The next start on this user's schedule; a start already missed is not made up, so
@@ -108,14 +117,27 @@ class LabeledTrafficUser(FastHttpUser):
             token = orjson.loads(response.content)["feedback_tokens"][0]
         if random.random() >= self._feedback_ratio:  # noqa: S311
             return
-        if self._feedback_delay_s > 0:
-            self._pending.spawn(self._feedback_later, token, row.label)
-        else:
+        if self._feedback_delay_s == 0:
             self._feedback(token, row.label)
+        elif not self._labels.put(time.monotonic() + self._feedback_delay_s, token, row.label):
+            self.environment.events.request.fire(
+                request_type="DROPPED",
+                name="/feedback",
+                response_time=0,
+                response_length=0,
+                exception=LabelDroppedError(
+                    f"{self._labels.capacity} labels already waiting (--max-pending-feedback)"
+                ),
+                context={},
+            )
 
-    def _feedback_later(self, token: str, label: Any) -> None:
-        gevent.sleep(self._feedback_delay_s)
-        self._feedback(token, label)
+    def _send_due(self) -> None:
+        """Post each queued label when it falls due, for as long as the user runs."""
+        while True:
+            for token, label in self._labels.take_due(time.monotonic()):
+                self._feedback(token, label)
+            due = self._labels.next_due()
+            gevent.sleep(0.05 if due is None else max(due - time.monotonic(), 0.0))
 
     def _feedback(self, token: str, label: Any) -> None:
         body = orjson.dumps({"token": token, "label": label}).decode()

@@ -42,8 +42,10 @@ def add_options(parser: Any) -> None:
     parser.add_argument(
         "--max-pending-feedback",
         type=int,
-        default=100,
-        help="Delayed feedback posts held per user; a full user waits (bounded memory).",
+        default=0,
+        help="Delayed labels held per user; beyond it a label is dropped and reported as a "
+        "DROPPED /feedback failure, never slowing the predictions. 0 = twice rate-per-user x "
+        "delay (10,000 without a rate).",
     )
     parser.add_argument(
         "--rate-per-user",

@@ -37,7 +37,7 @@ def options(**change: float) -> SimpleNamespace:
     [
         ({"feedback_ratio": 1.5}, "--feedback-ratio must be within 0..1"),
         ({"feedback_delay_s": -1}, "--feedback-delay-s must be >= 0"),
-        ({"max_pending_feedback": 0}, "--max-pending-feedback must be > 0"),
+        ({"max_pending_feedback": -1}, "--max-pending-feedback must be >= 0"),
         ({"shape_steps": 0}, "--shape-steps must be > 0"),
         ({"max_failure_ratio": 2}, "--max-failure-ratio must be within 0..1"),
     ],
