@@ -59,6 +59,10 @@ MISSING_HAPROXY = (
 )
 # The backend of each path the router forwards; both hold the same servers and weights.
 BACKENDS = {"/predict": "predict", "/feedback": "feedback"}
+# Paths that share a backend: /model (what a version takes, which load generators shape their
+# rows from) goes by the feedback backend's weights, so the predict backend counts predictions
+# only.
+ROUTED = {**BACKENDS, "/model": "feedback"}
 # Idle connections to a version are kept for reuse; a version is checked every second (a TCP
 # connect) and taken out at its first refused connection, until a check finds it again. Servers
 # added at run time take no defaults, so every server is given these explicitly.
@@ -140,9 +144,9 @@ def render_config(table: RouteTable, settings: RouterSettings, admin_socket: str
         f"backend {name}\n    balance roundrobin\n" + "\n".join(servers)
         for name in BACKENDS.values()
     )
-    paths = " ".join(BACKENDS)
+    paths = " ".join(ROUTED)
     routing = "\n".join(
-        f"    use_backend {name} if {{ path {path} }}" for path, name in BACKENDS.items()
+        f"    use_backend {name} if {{ path {path} }}" for path, name in ROUTED.items()
     )
     return f"""\
 # Rendered by `mlcanary router serve` from the route table of generation {table.generation}.
