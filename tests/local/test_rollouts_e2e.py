@@ -25,12 +25,13 @@ import pytest
 import yaml
 from rich.console import Console
 
-from mlcanary.demo import EXAMPLES, run_demo
+from mlcanary.demo import EXAMPLES, ROLLOUTS, run_demo
 from mlcanary.loadtest.labeled import digits_rows
 from mlcanary.local.platform import LocalPlatform
 from mlcanary.local.report import read_timeline
 from mlcanary.local.router.admin import LocalRouter
 from mlcanary.local.router.state import RouterFiles
+from mlcanary.local.scenario import Traffic, run_rollouts
 from mlcanary.rollout.status import Phase
 from mlcanary.serving.launcher import free_port
 
@@ -59,6 +60,32 @@ def test_demo_promotes_the_better_canary_and_rolls_back_the_worse(tmp_path: Path
     assert any(s.weights.canary == 10 for s in promoted)
     assert (tmp_path / "report.md").read_text().count("digits-v") >= 2
     assert (tmp_path / "rollouts.png").stat().st_size > 10_000
+
+
+def test_labels_later_than_the_interval_still_promote_the_better_and_roll_back_the_worse(
+    trained, tmp_path: Path
+) -> None:
+    # Each label comes back 6 s after its prediction, three analysis intervals (2 s) late; the
+    # spec says so (labelDelay), so no step is judged on its first, fastest labels alone.
+    console = Console(file=(tmp_path / "late.log").open("w"), width=140)
+    code = run_rollouts(
+        ROLLOUTS,
+        tmp_path,
+        console,
+        traffic=Traffic(users=8, feedback_delay_s=6.0),
+        fast=True,
+        analysis={"labelDelay": "6s"},
+    )
+    console.file.close()
+    log = (tmp_path / "late.log").read_text()
+    assert code == 0, log[-3000:]
+    samples = read_timeline(tmp_path / "timeline.jsonl")
+    finals = {s.rollout: s.phase for s in samples if s.action.value in {"promote", "rollback"}}
+    assert finals == {"digits-v2": Phase.SUCCEEDED, "digits-v3": Phase.ROLLED_BACK}
+    # Labels were pending while the steps ran, and the wait was said at holds.
+    assert any(s.canary.pending_labels > 0 for s in samples)
+    assert "labelDelay" in log
+    assert "labels pending" in (tmp_path / "report.md").read_text()
 
 
 def _status(state: Path, name: str) -> dict[str, Any] | None:
@@ -138,8 +165,9 @@ SPLIT = (
 )
 
 
-def _split_seen_by_prometheus(prometheus: str) -> dict[str, float]:
-    answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": SPLIT}, timeout=10).json()
+def _query(prometheus: str, query: str) -> dict[str, float]:
+    """The query's value for each server (one series each)."""
+    answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=10).json()
     return {r["metric"]["server"]: float(r["value"][1]) for r in answer["data"]["result"]}
 
 
@@ -172,16 +200,22 @@ def test_a_router_killed_mid_rollout_is_restarted_with_its_weights_and_the_rollo
             controller,
         )
         assert _weights(state) == {"v1": 90, "v2": 10}
+        # Prometheus sees the new router's counters at 0 first, so that it can see them grow.
+        _wait_until(
+            lambda: set(_query(prometheus, f"{ANSWERED[:-1]}, code='2xx'}}")) == {"v1", "v2"},
+            "the router scraped",
+            controller,
+        )
         with httpx.Client(base_url=router, timeout=10) as client:
             answers = [client.post("/predict", content=body, headers=JSON) for _ in range(100)]
         assert {a.status_code for a in answers} == {200}
         assert Counter(a.headers["x-mlcanary-version"] for a in answers) == {"v1": 90, "v2": 10}
         _wait_until(
-            lambda: _counted(_split_seen_by_prometheus(prometheus)),
+            lambda: _counted(_query(prometheus, SPLIT)),
             "the split in Prometheus",
             controller,
         )
-        seen = _split_seen_by_prometheus(prometheus)
+        seen = _query(prometheus, SPLIT)
         assert set(seen) == {"v1", "v2"}
         assert sum(seen.values()) == pytest.approx(1.0)
         assert 0 < seen["v2"] < seen["v1"]
