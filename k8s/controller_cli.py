@@ -208,9 +208,3 @@ def controller(
                 leading.run(rollouts)
         finally:
             rollouts.close()
-
-
-if __name__ == "__main__":
-    # The controller's pod runs this module rather than the ``mlcanary`` CLI, which loads
-    # torch and BentoML for its other commands: ~100 MB resident instead of ~400.
-    typer.run(controller)

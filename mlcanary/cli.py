@@ -15,32 +15,45 @@ from typing import Annotated
 import typer
 
 from mlcanary.console import ExitCode, console, fail
+from mlcanary.lazy_group import LazyCommand, LazyGroup
 
-app = typer.Typer(no_args_is_help=True, help="Serve ML model versions and promote new ones safely.")
+app = typer.Typer(
+    cls=LazyGroup,
+    no_args_is_help=True,
+    help="Serve ML model versions and promote new ones safely.",
+)
 
-
-def _mount_subcommands() -> None:
-    from mlcanary.gpu.cli import gpu_app
-    from mlcanary.k8s.cli import k8s_app
-    from mlcanary.k8s.controller_cli import controller
-    from mlcanary.loadtest.cli import bench_app
-    from mlcanary.local.cli import platform_app, rollout_app
-    from mlcanary.local.router.cli import router_app
-    from mlcanary.models.cli import models_app
-    from mlcanary.serving.image.cli import build_command
-
-    app.add_typer(models_app, name="models")
-    app.add_typer(rollout_app, name="rollout")
-    app.add_typer(router_app, name="router")
-    app.add_typer(platform_app, name="platform")
-    app.add_typer(k8s_app, name="k8s")
-    app.command("controller")(controller)
-    app.add_typer(gpu_app, name="gpu")
-    app.command("build")(build_command)
-    app.add_typer(bench_app, name="bench")
-
-
-_mount_subcommands()
+# Imported when invoked: `mlcanary --help` and the light commands pay for none of the heavy
+# dependencies the others need (see mlcanary/lazy_group.py). The help is what the listing shows.
+LazyGroup.lazy = {
+    "models": LazyCommand(
+        "mlcanary.models.cli:models_app", "Register, import, list and inspect model versions."
+    ),
+    "rollout": LazyCommand(
+        "mlcanary.local.cli:rollout_app", "Run, watch and steer canary rollouts."
+    ),
+    "router": LazyCommand(
+        "mlcanary.local.router.cli:router_app",
+        "The local router (HAProxy) that splits traffic between model versions.",
+    ),
+    "platform": LazyCommand(
+        "mlcanary.local.cli:platform_app", "The local services, router and Prometheus."
+    ),
+    "k8s": LazyCommand("mlcanary.k8s.cli:k8s_app", "Kubernetes manifests: render and validate."),
+    "controller": LazyCommand(
+        "mlcanary.k8s.controller_cli:controller",
+        "Run the rollout controller: watch ModelRollouts, move traffic, roll back on regression.",
+    ),
+    "gpu": LazyCommand("mlcanary.gpu.cli:gpu_app", "GPUs visible through NVML (nvidia-ml-py)."),
+    "build": LazyCommand(
+        "mlcanary.serving.image.cli:build_command",
+        "Build a Bento for one model version and a container image from it.",
+    ),
+    "bench": LazyCommand(
+        "mlcanary.loadtest.cli:bench_app",
+        "Capacity with Locust: search, compare, check a rollout.",
+    ),
+}
 
 
 @app.command()

@@ -9,10 +9,11 @@ is ready (it has read the Lease) before stopping an old one, which hands the lea
 stops; the pods prefer different nodes. The controller keeps nothing in its pod (status lives
 in the ModelRollout objects), so whichever replica leads resumes every rollout where it was.
 
-Its image is any image `mlcanary build` made (they all hold the package; the command replaces
-their serving entrypoint): by default the stable version's, which the cluster already pulls. It
-runs the controller's module rather than the ``mlcanary`` CLI, which would load torch and
-BentoML for nothing and need four times the memory. Its probes ask
+Its image is the one ``mlcanary build --controller`` makes: the package with the Kubernetes
+client and none of the serving stack (no torch, no BentoML), named by the rule in
+``mlcanary.serving.image.names``. It runs ``mlcanary controller``: the command line imports a
+command's dependencies only when that command runs, so the controller pays for nothing else. Its
+probes ask
 `mlcanary.k8s.controller_health`: liveness restarts a loop that stopped moving, readiness says
 it has listed the rollouts.
 """
@@ -84,9 +85,8 @@ def controller_deployment(namespace: str, image: str) -> dict[str, Any]:
                             "image": image,
                             "imagePullPolicy": "IfNotPresent",
                             "command": [
-                                "python",
-                                "-m",
-                                "mlcanary.k8s.controller_cli",
+                                "mlcanary",
+                                "controller",
                                 "--namespace",
                                 namespace,
                                 "--health-host",

@@ -137,14 +137,14 @@ class ControllerProcess:
 def controller_process(
     server: str, folder: Path, identity: str, *options: str
 ) -> Iterator[ControllerProcess]:
-    """``python -m mlcanary.k8s.controller_cli`` (what the rendered Deployment runs) for the
+    """``mlcanary controller`` (what the rendered Deployment runs) for the
     namespace of the tests, named ``identity`` through ``$POD_NAME`` as in a pod; killed at
     the end of the block if it still runs."""
     folder.mkdir(parents=True, exist_ok=True)
     config = kubeconfig(folder / f"{identity}.kubeconfig", server)
     port = free_port()
     command = [
-        sys.executable, "-m", "mlcanary.k8s.controller_cli", "--namespace", NAMESPACE,
+        sys.executable, "-m", "mlcanary.cli", "controller", "--namespace", NAMESPACE,
         "--kubeconfig", str(config), "--drain", "0",
         "--health-host", "127.0.0.1", "--health-port", str(port), *options,
     ]  # fmt: skip

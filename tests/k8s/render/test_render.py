@@ -305,7 +305,7 @@ def test_the_controller_is_probed_on_its_health_endpoint(rendered: Rendered):
     (controller,) = [d for d in by_kind(objects, "Deployment") if _named(d, naming.CONTROLLER)]
     (container,) = _pod(controller)["containers"]
     command = container["command"]
-    assert command[:3] == ["python", "-m", "mlcanary.k8s.controller_cli"]
+    assert command[:2] == ["mlcanary", "controller"]
     # Listening where the kubelet reaches it, on the port the probes name.
     assert command[command.index("--health-host") + 1] == "0.0.0.0"
     (port,) = container["ports"]
