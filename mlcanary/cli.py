@@ -27,31 +27,38 @@ app = typer.Typer(
 # dependencies the others need (see mlcanary/lazy_group.py). The help is what the listing shows.
 LazyGroup.lazy = {
     "models": LazyCommand(
-        "mlcanary.models.cli:models_app", "Register, import, list and inspect model versions."
+        "mlcanary.models.cli:models_app",
+        "Register, import, list and inspect model versions.",
+        "serve",
     ),
     "rollout": LazyCommand(
-        "mlcanary.local.cli:rollout_app", "Run, watch and steer canary rollouts."
+        "mlcanary.local.cli:rollout_app", "Run, watch and steer canary rollouts.", "local"
     ),
     "router": LazyCommand(
         "mlcanary.local.router.cli:router_app",
         "The local router (HAProxy) that splits traffic between model versions.",
     ),
     "platform": LazyCommand(
-        "mlcanary.local.cli:platform_app", "The local services, router and Prometheus."
+        "mlcanary.local.cli:platform_app", "The local services, router and Prometheus.", "local"
     ),
-    "k8s": LazyCommand("mlcanary.k8s.cli:k8s_app", "Kubernetes manifests: render and validate."),
+    "k8s": LazyCommand(
+        "mlcanary.k8s.cli:k8s_app", "Kubernetes manifests: render and validate.", "k8s"
+    ),
     "controller": LazyCommand(
         "mlcanary.k8s.controller_cli:controller",
         "Run the rollout controller: watch ModelRollouts, move traffic, roll back on regression.",
+        "controller",
     ),
     "gpu": LazyCommand("mlcanary.gpu.cli:gpu_app", "GPUs visible through NVML (nvidia-ml-py)."),
     "build": LazyCommand(
         "mlcanary.serving.image.cli:build_command",
         "Build a Bento for one model version and a container image from it.",
+        "serve",
     ),
     "bench": LazyCommand(
         "mlcanary.loadtest.cli:bench_app",
         "Capacity with Locust: search, compare, check a rollout.",
+        "bench",
     ),
 }
 

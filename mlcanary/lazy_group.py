@@ -22,7 +22,7 @@ import typer.main
 # typer carries its own copy of click, on which its group class is built; the placeholder and
 # the errors must be of that click, not of a click package that may or may not be installed.
 from typer import _click as click
-from typer._click.exceptions import UsageError
+from typer._click.exceptions import ClickException, UsageError
 from typer.core import TyperCommand, TyperGroup
 
 __all__ = ["LazyCommand", "LazyGroup", "load_command"]
@@ -30,11 +30,13 @@ __all__ = ["LazyCommand", "LazyGroup", "load_command"]
 
 @dataclass(frozen=True)
 class LazyCommand:
-    """A subcommand: the ``module:attribute`` holding its typer app or command function, and
-    the one-line help the top-level listing shows (a test checks it is the command's own)."""
+    """A subcommand: the ``module:attribute`` holding its typer app or command function, the
+    one-line help the top-level listing shows (a test checks it is the command's own), and the
+    extra of the package its dependencies come with, named when one is missing."""
 
     target: str
     help: str
+    extra: str | None = None
 
 
 def load_command(name: str, target: str) -> click.Command:
@@ -83,7 +85,16 @@ class LazyGroup(TyperGroup):
 
     def loaded(self, name: str) -> click.Command:
         if name not in self._loaded:
-            self._loaded[name] = load_command(name, self.lazy[name].target)
+            entry = self.lazy[name]
+            try:
+                self._loaded[name] = load_command(name, entry.target)
+            except ModuleNotFoundError as exc:
+                if entry.extra is None or (exc.name or "").split(".")[0] == "mlcanary":
+                    raise
+                raise ClickException(
+                    f"mlcanary {name} needs {exc.name}, which comes with the {entry.extra!r} "
+                    f"extra: pip install 'mlcanary[{entry.extra}]'"
+                ) from None
         return self._loaded[name]
 
     def list_commands(self, ctx: click.Context) -> list[str]:
