@@ -6,7 +6,10 @@ order chosen so that a controller killed at any instant resumes correctly:
 1. the router is first brought back to the weights of the persisted status (a kill between a
    save and a routing change leaves the router one decision behind; this repairs it);
 2. the decision is computed and persisted;
-3. only then is the router changed to the new weights.
+3. only then is the router changed to the new weights;
+4. last, a decision worth telling (a phase change, a step advanced, an abort) goes to the
+   notifier (`mlcanary.rollout.notifications`), which only queues it: a slow or broken target
+   never delays a tick or changes a decision.
 
 The status is therefore always the truth, and the router converges to it on every tick. A failed
 metrics query is handed to the engine as missing data (it holds, and rolls back at the step's
@@ -31,8 +34,10 @@ from enum import StrEnum
 from pathlib import Path
 
 from mlcanary.rollout.clock import utcnow
+from mlcanary.rollout.commands import CommandRequest
 from mlcanary.rollout.engine import Decision, apply_command, decide
 from mlcanary.rollout.metrics.base import MetricsProvider, MetricsUnavailableError, Target
+from mlcanary.rollout.notifications.base import Notifier, NotifierGroup, notification_for
 from mlcanary.rollout.observations import ArmCounters, Observation, histogram_quantile
 from mlcanary.rollout.routers.base import Route, Router, RouterUnavailableError, RouteTable
 from mlcanary.rollout.spec import ModelRollout
@@ -111,6 +116,7 @@ class Controller:
     drain: timedelta = timedelta(seconds=2)
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
+    notifier: Notifier = field(default_factory=NotifierGroup)
     _backends: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -207,8 +213,26 @@ class Controller:
             problem = f"router unavailable: {exc}"
         for reason in decision.reasons:
             logger.info("%s: %s [%s] %s", self.name, reason.metric, reason.verdict, reason.message)
+        self._notify(status, decision, request, now)
         sample = self._sample(decision)
         return TickReport(TickOutcome.DECIDED, decision.status, decision, problem, sample)
+
+    def _notify(
+        self,
+        previous: RolloutStatus,
+        decision: Decision,
+        request: CommandRequest | None,
+        now: datetime,
+    ) -> None:
+        """Hand a saved decision worth telling to the notifier; whatever happens there, the
+        tick goes on."""
+        notification = notification_for(self.rollout, previous, decision, request, now)
+        if notification is None:
+            return
+        try:
+            self.notifier.notify(notification)
+        except Exception:
+            logger.exception("%s: the notifier failed on %s", self.name, notification.event)
 
     def _sample(self, decision: Decision) -> TimelineSample:
         status = decision.status
@@ -269,6 +293,7 @@ class Controller:
 
     def close(self) -> None:
         self.metrics.close()
+        self.notifier.close()
 
     def run(self, on_tick: Callable[[TickReport], None] | None = None) -> RolloutStatus:
         """Tick every analysis interval until the rollout has finished and settled."""

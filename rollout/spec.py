@@ -44,8 +44,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from mlcanary.names import NAME_PATTERN
+from mlcanary.names import NAME_PATTERN, OBJECT_NAME_PATTERN
 from mlcanary.rollout.metrics.registry import PROVIDERS
+from mlcanary.rollout.notifications.spec import MAX_TARGETS, NotificationTarget
 from mlcanary.rollout.observations import CamelModel
 from mlcanary.rollout.routers.registry import ROUTERS
 from mlcanary.rollout.status import RolloutStatus
@@ -82,8 +83,7 @@ _UNITS = {
 }
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
-# A DNS-1123 subdomain, what Kubernetes accepts as an object name.
-_OBJECT_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_OBJECT_NAME = OBJECT_NAME_PATTERN
 
 
 def _parse_duration(value: object) -> object:
@@ -268,6 +268,7 @@ class RolloutSpec(CamelModel):
     metrics: MetricsSpec
     steps: list[Percent] = Field(default_factory=lambda: [10, 100], min_length=2)
     analysis: AnalysisSpec = AnalysisSpec()
+    notifications: list[NotificationTarget] = Field(default_factory=list, max_length=MAX_TARGETS)
 
     @field_validator("canary")
     @classmethod

@@ -1,8 +1,8 @@
 """The layout's rules: one importable name per module, and imports that point one way.
 
 The rollout core (`mlcanary.rollout`) imports no I/O library and no platform; the platforms
-(`mlcanary.local`, `mlcanary.k8s`) and the metrics providers (`mlcanary.metrics`) import the
-core, never the reverse.
+(`mlcanary.local`, `mlcanary.k8s`), the metrics providers (`mlcanary.metrics`) and the
+notification senders (`mlcanary.notify`) import the core, never the reverse.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("rollout", "serving", "models", "k8s", "gpu", "loadtest", "local", "metrics")
+PACKAGES = ("rollout", "serving", "models", "k8s", "gpu", "loadtest", "local", "metrics", "notify")
 # What the core must never import: I/O libraries and the packages that adapt it.
 CORE_FORBIDDEN = (
     "httpx",
@@ -26,9 +26,12 @@ CORE_FORBIDDEN = (
     "torch",
     "locust",
     "redis",
+    "slack_sdk",
+    "microsoft_teams",
     "mlcanary.local",
     "mlcanary.k8s",
     "mlcanary.metrics",
+    "mlcanary.notify",
     "mlcanary.serving",
     "mlcanary.loadtest",
 )
