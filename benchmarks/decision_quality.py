@@ -74,8 +74,9 @@ TARGET = 0.01
 BOUNDS = (*LATENCY_BUCKETS, math.inf)
 
 
-def engine_spec(error_rate: float) -> ModelRollout:
-    """The engine's spec, with alpha = beta = `error_rate`."""
+def engine_spec(error_rate: float, label_delay_intervals: int = 0) -> ModelRollout:
+    """The engine's spec, with alpha = beta = `error_rate`, and labelDelay when labels are late."""
+    delay = f"labelDelay: {label_delay_intervals * 30}s" if label_delay_intervals else ""
     return load_spec(f"""
     apiVersion: mlcanary.dev/v1alpha1
     kind: ModelRollout
@@ -95,6 +96,7 @@ def engine_spec(error_rate: float) -> ModelRollout:
         accuracy: {{maxDrop: 0.03}}
         latency: {{quantile: 0.95, maxRatio: 1.25}}
         errorRate: {{max: {ERROR_RATE_LIMIT}}}
+        {delay}
     """)
 
 
@@ -181,16 +183,47 @@ class Outcomes:
         )
 
 
-class _Cumulative:
-    """A version's counters as Prometheus would serve them: running totals since start."""
+MEAN_LABEL_DELAY = 5  # intervals, for the delayed-label rows
+_DELAYS = np.exp(-np.arange(MAX_INTERVALS + 1) / MEAN_LABEL_DELAY)
+LABEL_DELAYS = _DELAYS / _DELAYS.sum()  # P(a label arrives d intervals after its prediction)
 
-    def __init__(self) -> None:
+
+@dataclass(frozen=True)
+class LateLabels:
+    """Labels that arrive a random number of intervals after their prediction."""
+
+    rng: np.random.Generator
+    delays: FloatArray  # P(d intervals late), d = 0, 1, ...
+
+
+class _Cumulative:
+    """A version's counters as Prometheus would serve them: running totals since start. With
+    `late`, each interval's labels are spread over the intervals they arrive in, correct and
+    incorrect alike (a delay that does not depend on the answer)."""
+
+    def __init__(self, late: LateLabels | None = None) -> None:
         self.correct = self.labeled = self.requests = self.server = self.client = 0
         self.buckets = np.zeros(len(BOUNDS), dtype=np.int64)
+        self.late = late
+        self.coming_correct = np.zeros(MAX_INTERVALS + 1, dtype=np.int64)
+        self.coming_labeled = np.zeros(MAX_INTERVALS + 1, dtype=np.int64)
+
+    def _label(self, correct: int, labeled: int) -> None:
+        if self.late is None:
+            self.correct += correct
+            self.labeled += labeled
+            return
+        right = self.late.rng.multinomial(correct, self.late.delays)
+        wrong = self.late.rng.multinomial(labeled - correct, self.late.delays)
+        self.coming_correct += right
+        self.coming_labeled += right + wrong
+        self.correct += int(self.coming_correct[0])
+        self.labeled += int(self.coming_labeled[0])
+        self.coming_correct = np.append(self.coming_correct[1:], 0)
+        self.coming_labeled = np.append(self.coming_labeled[1:], 0)
 
     def add(self, arm: Arm, rollout: int, interval: int) -> None:
-        self.correct += int(arm.correct[rollout, interval])
-        self.labeled += arm.labeled
+        self._label(int(arm.correct[rollout, interval]), arm.labeled)
         self.requests += arm.requests
         self.server += int(arm.server_errors[rollout, interval])
         self.client += int(arm.client_errors[rollout, interval])
@@ -210,10 +243,10 @@ class _Cumulative:
 
 
 def run_engine(
-    spec: ModelRollout, traffic: Sequence[StepTraffic], rollout: int
+    spec: ModelRollout, traffic: Sequence[StepTraffic], rollout: int, late: LateLabels | None
 ) -> tuple[bool, bool, int, int]:
     """One rollout through `decide()`: (reached the last step, promoted, intervals, samples)."""
-    canary, stable = _Cumulative(), _Cumulative()
+    canary, stable = _Cumulative(late), _Cumulative(late)
     now = datetime(2025, 1, 1, tzinfo=UTC)
     interval = spec.spec.analysis.interval
 
@@ -235,9 +268,11 @@ def run_engine(
     return advanced, decision.action is Action.PROMOTE, sum(used), samples
 
 
-def engine_outcomes(spec: ModelRollout, traffic: Sequence[StepTraffic]) -> Outcomes:
+def engine_outcomes(
+    spec: ModelRollout, traffic: Sequence[StepTraffic], late: LateLabels | None = None
+) -> Outcomes:
     rollouts = traffic[0].canary.correct.shape[0]
-    results = [run_engine(spec, traffic, rollout) for rollout in range(rollouts)]
+    results = [run_engine(spec, traffic, rollout, late) for rollout in range(rollouts)]
     advanced, promoted, intervals, samples = (np.array(c) for c in zip(*results, strict=True))
     return Outcomes(advanced, promoted, intervals, samples)
 
@@ -464,8 +499,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    tuning_rng, evaluation_rng = (
-        np.random.default_rng(seed) for seed in np.random.SeedSequence(args.seed).spawn(2)
+    tuning_rng, evaluation_rng, delay_rng = (
+        np.random.default_rng(seed) for seed in np.random.SeedSequence(args.seed).spawn(3)
     )
     tuning = {s: simulate(tuning_rng, args.rollouts, s) for s in SCENARIOS}
     evaluation = {s: simulate(evaluation_rng, args.rollouts, s) for s in SCENARIOS}
@@ -477,6 +512,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows[f"engine, alpha = beta = {error_rate:.0%}"] = {
             s: engine_outcomes(spec, steps) for s, steps in evaluation.items()
         }
+    late = LateLabels(delay_rng, LABEL_DELAYS)
+    for label_delay in (0, MEAN_LABEL_DELAY):
+        spec = engine_spec(TARGET, label_delay)
+        rows[
+            f"engine, {TARGET:.0%}, labels late (exponential, mean {MEAN_LABEL_DELAY} intervals), "
+            f"labelDelay {label_delay} intervals"
+        ] = {s: engine_outcomes(spec, steps, late) for s, steps in evaluation.items()}
     for family, build in FAMILIES.items():
         for limit_exposure, setting in tune(build, tuning_measured).items():
             label = f"{family}, tuned to the targets" + (" and exposure" if limit_exposure else "")

@@ -73,12 +73,26 @@ _KEPT = frozenset(
         "required",
     }
 )
+_INT_OR_STRING = "x-kubernetes-int-or-string"
+_INT_OR_STRING_TYPES = [{"type": "integer"}, {"type": "string"}]
 # Keywords with no meaning for the API server, dropped.
 _DROPPED = frozenset({"title", "default", "additionalProperties", "examples"})
 
 
 class SchemaConversionError(ValueError):
     """A pydantic schema construct with no structural OpenAPI equivalent, with its path."""
+
+
+def _int_or_string(node: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """Kubernetes' one exception to "a type on every node": ``x-kubernetes-int-or-string``, no
+    type, and exactly ``anyOf: [{type: integer}, {type: string}]``; value checks sit beside it
+    (the spec's steps: a percentage or "shadow")."""
+    if node.get("anyOf") != _INT_OR_STRING_TYPES or "type" in node:
+        raise SchemaConversionError(
+            f"{path}: {_INT_OR_STRING} needs anyOf {_INT_OR_STRING_TYPES} and no type"
+        )
+    kept = {key: value for key, value in node.items() if key in _KEPT and key != "type"}
+    return {_INT_OR_STRING: True, "anyOf": _INT_OR_STRING_TYPES, **kept}
 
 
 def _resolve(node: Mapping[str, Any], defs: Mapping[str, Any], path: str) -> Mapping[str, Any]:
@@ -95,6 +109,12 @@ def _resolve(node: Mapping[str, Any], defs: Mapping[str, Any], path: str) -> Map
 
 def _convert(node: Mapping[str, Any], defs: Mapping[str, Any], path: str) -> dict[str, Any]:
     node = _resolve(node, defs, path)
+    if node.get(_INT_OR_STRING):
+        return _int_or_string(node, path)
+    return _typed(node, defs, path)
+
+
+def _typed(node: Mapping[str, Any], defs: Mapping[str, Any], path: str) -> dict[str, Any]:
     if "anyOf" in node:
         variants = [_resolve(v, defs, path) for v in node["anyOf"]]
         others = [v for v in variants if v.get("type") != "null"]

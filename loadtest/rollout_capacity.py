@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlcanary.rollout.spec import RolloutSpec
+from mlcanary.rollout.spec import SHADOW, RolloutSpec
 
 __all__ = ["capacity_warnings", "read_capacity"]
 
@@ -25,11 +25,15 @@ def capacity_warnings(
     if current_rps < 0:
         raise ValueError(f"current_rps must be >= 0, got {current_rps}")
     warnings = []
-    for percent in spec.steps:
+    for step in spec.steps:
+        # A shadow step sends the canary copies of a fraction of all requests.
+        shadow = spec.analysis.shadow if step == SHADOW else None
+        percent = shadow.fraction * 100 if shadow is not None else float(step)
         share = current_rps * percent / 100
         if share > canary_capacity_rps:
             warnings.append(
-                f"step {percent}%: canary {spec.canary.version} would get {share:.1f} req/s of "
+                f"step {step if shadow else f'{percent:g}%'}: canary {spec.canary.version} "
+                f"would get {share:.1f} req/s of "
                 f"{current_rps:.1f}, above its measured capacity of {canary_capacity_rps:.1f} req/s"
                 f" ({share / canary_capacity_rps:.1f}x); add canary replicas or a step below "
                 f"{100 * canary_capacity_rps / current_rps:.0f}%"

@@ -9,14 +9,18 @@ spec says can change the shape of a query.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from datetime import datetime
 
 import httpx
 
 from mlcanary.metrics.kind import Sources
 from mlcanary.rollout.metrics.base import MetricsUnavailableError, Target, response_counts
-from mlcanary.rollout.observations import ArmCounters, Observation
+from mlcanary.rollout.observations import ArmCounters, MetricValues, Observation
+from mlcanary.rollout.shadow import flip
 from mlcanary.rollout.spec import MetricsSpec
+from mlcanary.rollout.templates import render_query
+from mlcanary.serving.metrics import LOST_OUTCOMES
 
 __all__ = ["PROVIDER", "PrometheusProvider", "promql_string"]
 
@@ -26,6 +30,18 @@ def promql_string(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 
+
+# A shadow step's series and outcomes, each into the field it sums into; flips go by their cell.
+_FLIPS = "mlcanary_shadow_flips_total"
+_SHADOW_COUNTS = {
+    ("mlcanary_shadow_comparisons_total", "agree"): "shadow_agreed",
+    ("mlcanary_shadow_comparisons_total", "disagree"): "shadow_disagreed",
+    ("mlcanary_shadow_absolute_difference_count", ""): "shadow_measured",
+    ("mlcanary_shadow_absolute_difference_sum", ""): "shadow_difference_sum",
+    ("mlcanary_shadow_squared_difference_total", ""): "shadow_difference_squares_sum",
+    **{("mlcanary_shadow_copies_total", outcome): "shadow_lost" for outcome in LOST_OUTCOMES},
+}
+_SHADOW_NAMES = "|".join(sorted({name for name, _ in _SHADOW_COUNTS} | {_FLIPS}))
 
 # A regressor's error sums (absent for a classifier, whose queries then return nothing).
 _ERROR_SUMS = {
@@ -69,7 +85,34 @@ class PrometheusProvider:
             raise _QueryFailedError(str(body.get("error", body))[:200])
         return [(item["metric"], float(item["value"][1])) for item in body["data"]["result"]]
 
-    def _arm(self, target: Target, version: str, at: datetime) -> ArmCounters:
+    def _shadow(self, target: Target, at: datetime) -> dict[str, object]:
+        """The canary's comparisons with stable in a shadow step, counted by stable's servers
+        for this version pair, in one query; zero where nothing was compared yet (no series),
+        missing when the query failed."""
+        selector = (
+            f'__name__=~"{_SHADOW_NAMES}",model={promql_string(target.model)},'
+            f"version={promql_string(target.canary_version)},"
+            f"baseline={promql_string(target.stable_version)}"
+        )
+        try:
+            rows = self._query(
+                f"sum by (__name__, outcome, baseline_class, class) ({{{selector}}})", at
+            )
+        except _QueryFailedError:
+            return {}
+        fields = dict.fromkeys(_SHADOW_COUNTS.values(), 0.0)
+        flips: dict[str, float] = {}
+        for labels, value in rows:
+            name, outcome = labels.get("__name__", ""), labels.get("outcome", "")
+            if name == _FLIPS:
+                flips[flip(labels.get("baseline_class", ""), labels.get("class", ""))] = value
+            elif (field := _SHADOW_COUNTS.get((name, outcome))) is not None:
+                fields[field] += value
+        return {**fields, "shadow_flips": flips}
+
+    def _arm(
+        self, target: Target, version: str, at: datetime, extra: Mapping[str, object] = {}
+    ) -> ArmCounters:
         selector = f"model={promql_string(target.model)},version={promql_string(version)}"
         http_selector = f"{selector},endpoint={promql_string(target.endpoint)}"
         fields: dict[str, object] = {}
@@ -111,16 +154,38 @@ class PrometheusProvider:
         for read in (predictions, feedback, errors, responses, latency):
             with contextlib.suppress(_QueryFailedError):
                 read()
-        return ArmCounters.model_validate(fields)
+        return ArmCounters.model_validate({**fields, **extra})
+
+    def _value(self, template: str, target: Target, version: str, at: datetime) -> float | None:
+        """A metric check's value for one version: the query's single series, else None (no
+        series, several, NaN or an error: a check must sum its query to one series)."""
+        values = {
+            "model": target.model,
+            "version": version,
+            "namespace": target.namespace,
+            "interval": target.interval,
+        }
+        try:
+            rows = self._query(render_query(template, values), at)
+        except _QueryFailedError:
+            return None
+        return rows[0][1] if len(rows) == 1 else None
 
     def observe(self, target: Target, now: datetime) -> Observation:
         stable = self._arm(target, target.stable_version, now)
-        canary = self._arm(target, target.canary_version, now)
+        canary = self._arm(target, target.canary_version, now, self._shadow(target, now))
+        metrics = {
+            name: MetricValues(
+                canary=self._value(template, target, target.canary_version, now),
+                stable=self._value(template, target, target.stable_version, now),
+            )
+            for name, template in target.queries
+        }
         if not self._reachable:
             raise MetricsUnavailableError(
                 "Prometheus at " + str(self._client.base_url) + " is unreachable"
             )
-        return Observation(timestamp=now, stable=stable, canary=canary)
+        return Observation(timestamp=now, stable=stable, canary=canary, metrics=metrics)
 
 
 class _Kind:

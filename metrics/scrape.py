@@ -14,6 +14,7 @@ import httpx
 from mlcanary.metrics.kind import Sources
 from mlcanary.rollout.metrics.base import MetricsUnavailableError, Target, response_counts
 from mlcanary.rollout.observations import ArmCounters, Observation
+from mlcanary.rollout.shadow import flip
 from mlcanary.rollout.spec import MetricsSpec
 from mlcanary.serving.scrape import VersionTotals, parse_metrics
 
@@ -24,6 +25,7 @@ def _arm(totals: VersionTotals | None) -> ArmCounters:
     if totals is None:
         return ArmCounters()
     codes = totals.responses_by_code
+    counts: dict[str, float] = response_counts(codes) if codes else {}
     return ArmCounters(
         predictions=totals.predictions,
         feedback_correct=totals.feedback_correct,
@@ -33,7 +35,16 @@ def _arm(totals: VersionTotals | None) -> ArmCounters:
         squared_error_sum=totals.squared_error_sum,
         squared_error_squares_sum=totals.squared_error_squares_sum,
         latency_buckets=dict(totals.latency_buckets) or None,
-        **(response_counts(codes) if codes else {}),
+        shadow_agreed=totals.shadow_agreed,
+        shadow_disagreed=totals.shadow_disagreed,
+        shadow_flips={flip(*cell): n for cell, n in totals.shadow_flips.items()},
+        shadow_measured=totals.shadow_measured,
+        shadow_difference_sum=totals.shadow_difference_sum,
+        shadow_difference_squares_sum=totals.shadow_difference_squares_sum,
+        shadow_lost=totals.shadow_lost,
+        requests=counts.get("requests"),
+        server_errors=counts.get("server_errors"),
+        client_errors=counts.get("client_errors"),
     )
 
 
@@ -70,7 +81,8 @@ class ScrapeProvider:
         merged: dict[str, VersionTotals] = {}
         for text in texts:
             assert text is not None
-            for version, totals in parse_metrics(text, target.endpoint).items():
+            counted = parse_metrics(text, target.endpoint, baseline=target.stable_version)
+            for version, totals in counted.items():
                 merged[version] = merged[version].merged(totals) if version in merged else totals
         return Observation(
             timestamp=now,

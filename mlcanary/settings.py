@@ -151,6 +151,14 @@ class ServingSettings(ServiceSettings, KeySettings):
     # A networked ledger shared by replicas on many machines (redis://host:port/db), instead.
     # Hidden from messages: it may hold a password.
     ledger_url: str | None = Field(default=None, pattern=r"^rediss?://\S+$", repr=False)
+    # Where the platform says whether to copy requests to a canary (a rollout's shadow step):
+    # the file {shadow_dir}/{model}.json. Unset: this server never copies.
+    shadow_dir: Path | None = None
+    # A worker's copies waiting to be sent (and their bytes), sent at once, and each one's limit.
+    shadow_queue: int = Field(default=256, ge=1, le=100_000)
+    shadow_queue_bytes: int = Field(default=32 << 20, ge=1 << 16, le=1 << 32)
+    shadow_senders: int = Field(default=8, ge=1, le=1024)
+    shadow_timeout_ms: int = Field(default=2000, ge=10, le=60_000)
 
     @property
     def ledger_path(self) -> Path:

@@ -48,6 +48,7 @@ __all__ = [
     "Assessment",
     "ErrorBudget",
     "Seen",
+    "against_limit",
     "assess_accuracy",
     "assess_error",
     "assess_error_rate",
@@ -73,7 +74,7 @@ class ErrorBudget:
 
 def error_budget(analysis: AnalysisSpec, steps: int) -> ErrorBudget:
     """Each check at each step gets an equal share of alpha."""
-    tests = steps * len(enabled_checks(analysis))
+    tests = max(steps * len(enabled_checks(analysis)), 1)  # at least 1: only metric checks
     return ErrorBudget(analysis.alpha / tests, analysis.beta, analysis.min_samples)
 
 
@@ -280,7 +281,7 @@ _OUTCOMES = {
 }
 
 
-def _against_limit(
+def against_limit(
     low: float, high: float, trials: float, limit: float, budget: ErrorBudget
 ) -> Verdict:
     """A proportion against an absolute limit with the beta-binomial mixture; `low` and `high`
@@ -320,7 +321,7 @@ def assess_latency_max(
         )
     canary_q = histogram_quantile(q, hc)
     above = exceedance(hc, limit)
-    verdict = _against_limit(above.low, above.high, timed, tail, budget)
+    verdict = against_limit(above.low, above.high, timed, tail, budget)
     message = (
         f"canary {name} {_ms(canary_q)}, {above.high / timed:.1%} of {timed:.0f} requests above "
         f"{_ms(limit)}: {_OUTCOMES[verdict]}"
@@ -352,7 +353,7 @@ def assess_error_rate(
             "error-rate", Verdict.INCONCLUSIVE, rule, message, Seen(None, stable_rate, check.max)
         )
     errors, total = counted
-    verdict = _against_limit(errors, errors, total, check.max, budget)
+    verdict = against_limit(errors, errors, total, check.max, budget)
     rate = f"{errors / total:.2%}"
     message = f"{errors:.0f} 5xx in {total:.0f} canary requests ({rate}): {_OUTCOMES[verdict]}"
     return reason_for(
@@ -385,6 +386,9 @@ _INPUTS = {
     "latency": ("latency_buckets",),
     "latency-max": ("latency_buckets",),
     "error-rate": ("requests", "server_errors", "client_errors"),
+    # A shadow step's comparisons (`mlcanary.rollout.shadow`).
+    "agreement": ("shadow_agreed", "shadow_disagreed"),
+    "difference": ("shadow_measured", "shadow_difference_sum", "shadow_difference_squares_sum"),
 }
 _COMPARED = frozenset({"accuracy", "error", "latency"})  # the checks that read stable's counts
 

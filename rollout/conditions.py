@@ -26,7 +26,7 @@ __all__ = ["DEGRADED", "PROGRESSING", "PROMOTED", "conditions_for"]
 PROMOTED = "Promoted"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
-_ACTIVE = frozenset({Phase.PENDING, Phase.PROGRESSING})
+_ACTIVE = frozenset({Phase.PENDING, Phase.PROGRESSING, Phase.BAKING})
 _BAD = frozenset({Phase.ROLLED_BACK, Phase.FAILED})
 Truth = Literal["True", "False", "Unknown"]
 

@@ -36,11 +36,14 @@ from pathlib import Path
 from mlcanary.rollout.clock import utcnow
 from mlcanary.rollout.commands import CommandRequest
 from mlcanary.rollout.engine import Decision, apply_command, decide
+from mlcanary.rollout.gates import Confirm
 from mlcanary.rollout.metrics.base import MetricsProvider, MetricsUnavailableError, Target
+from mlcanary.rollout.mirror.base import Mirror, MirrorUnavailableError
 from mlcanary.rollout.notifications.base import Notifier, NotifierGroup, notification_for
 from mlcanary.rollout.observations import ArmCounters, Observation, histogram_quantile
 from mlcanary.rollout.routers.base import Route, Router, RouterUnavailableError, RouteTable
-from mlcanary.rollout.spec import ModelRollout
+from mlcanary.rollout.shadow import mirror_target, shadow_snapshot
+from mlcanary.rollout.spec import SHADOW, ModelRollout, format_duration
 from mlcanary.rollout.status import FINISHED, Phase, RolloutStatus, Weights
 from mlcanary.rollout.store.base import ConflictError, StatusStore
 from mlcanary.rollout.timeline import ArmSnapshot, TimelineSample
@@ -101,6 +104,7 @@ def _snapshot(version: str, counters: ArmCounters, quantile: float) -> ArmSnapsh
         requests=requests,
         error_rate=(counters.server_errors or 0.0) / requests if requests else None,
         p95_ms=latency,
+        pending_labels=counters.unlabeled() or 0.0,
     )
 
 
@@ -117,6 +121,10 @@ class Controller:
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     notifier: Notifier = field(default_factory=NotifierGroup)
+    # Asks the spec's gates (`mlcanary.notify.gates`) when the rollout would move past them.
+    confirm: Confirm | None = None
+    # Tells stable's servers to copy requests to the canary during a shadow step.
+    mirror: Mirror | None = None
     _backends: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -126,7 +134,14 @@ class Controller:
     @property
     def target(self) -> Target:
         spec = self.rollout.spec
-        return Target(spec.model, spec.stable.version, spec.canary.version)
+        return Target(
+            spec.model,
+            spec.stable.version,
+            spec.canary.version,
+            queries=tuple((check.name, check.query) for check in spec.analysis.metrics),
+            namespace=self.rollout.metadata.namespace or "default",
+            interval=format_duration(spec.analysis.interval),
+        )
 
     def _load(self) -> tuple[RolloutStatus, str | None]:
         stored = self.store.load(self.name)
@@ -194,7 +209,7 @@ class Controller:
         if request is not None:
             decision = apply_command(self.rollout, status, request, observation, now)
         else:
-            decision = decide(self.rollout, status, observation, now)
+            decision = decide(self.rollout, status, observation, now, self.confirm)
         if decision.status.phase in FINISHED and status.phase not in FINISHED:
             decision = decision.model_copy(
                 update={
@@ -211,6 +226,7 @@ class Controller:
             self._route(decision.weights)
         except RouterUnavailableError as exc:
             problem = f"router unavailable: {exc}"
+        problem = "; ".join(p for p in (problem, self._mirror(decision.status)) if p) or None
         for reason in decision.reasons:
             logger.info("%s: %s [%s] %s", self.name, reason.metric, reason.verdict, reason.message)
         self._notify(status, decision, request, now)
@@ -234,6 +250,19 @@ class Controller:
         except Exception:
             logger.exception("%s: the notifier failed on %s", self.name, notification.event)
 
+    def _mirror(self, status: RolloutStatus) -> str | None:
+        """Copies to the canary flow during a shadow step only; the problem, or None. A rollout
+        without a shadow step never touches the mirror setting."""
+        if self.mirror is None or SHADOW not in self.rollout.spec.steps:
+            return None
+        try:
+            self.mirror.set(
+                self.rollout.spec.model, mirror_target(self.rollout, status, self._backends)
+            )
+        except MirrorUnavailableError as exc:
+            return f"mirror unavailable: {exc}"
+        return None
+
     def _sample(self, decision: Decision) -> TimelineSample:
         status = decision.status
         quantile = (
@@ -255,6 +284,7 @@ class Controller:
             canary=_snapshot(
                 self.rollout.spec.canary.version, status.counters.canary.total, quantile
             ),
+            shadow=shadow_snapshot(status.counters.canary.total),
         )
         if self.timeline is not None:
             self.timeline.parent.mkdir(parents=True, exist_ok=True)
@@ -271,6 +301,7 @@ class Controller:
             if status.phase is Phase.SUCCEEDED
             else (spec.stable.version, spec.canary.version)
         )
+        unmirrored = self._mirror(status)  # reported, and tried again, but retires all the same
         problem = None
         try:
             self._backends[winner] = self.workloads.ensure(spec.model, winner)
@@ -279,7 +310,7 @@ class Controller:
         except (WorkloadNotReadyError, RouterUnavailableError) as exc:
             problem = f"cannot keep {winner} serving: {exc}"
         if status.retire_at is None or problem is not None or self.clock() < status.retire_at:
-            return TickReport(TickOutcome.SETTLING, status, problem=problem)
+            return TickReport(TickOutcome.SETTLING, status, problem=problem or unmirrored)
         self.workloads.retire(spec.model, loser)
         retired = status.model_copy(update={"retire_at": None})
         try:
@@ -289,7 +320,7 @@ class Controller:
                 TickOutcome.CONFLICTED, status, problem=f"status changed meanwhile: {exc}"
             )
         logger.info("%s: retired %s", self.name, loser)
-        return TickReport(TickOutcome.SETTLING, retired)
+        return TickReport(TickOutcome.SETTLING, retired, problem=unmirrored)
 
     def close(self) -> None:
         self.metrics.close()

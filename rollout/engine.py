@@ -36,25 +36,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from mlcanary.rollout.checks import (
     Seen,
-    enabled_checks,
-    error_budget,
     failed_queries,
     reason_for,
     unless_missing,
 )
 from mlcanary.rollout.commands import Command, CommandRequest
 from mlcanary.rollout.conditions import conditions_for
+from mlcanary.rollout.forecast import Forecast, growth_needed, sample_count
+from mlcanary.rollout.gates import Confirm, GateOutcome
+from mlcanary.rollout.metric_checks import assess_metric
+from mlcanary.rollout.metric_checks import stable_value as metric_stable_value
 from mlcanary.rollout.observations import ArmCounters, CamelModel, Observation
-from mlcanary.rollout.spec import ModelRollout, format_duration
+from mlcanary.rollout.shadow import step_checks
+from mlcanary.rollout.spec import Gate, ModelRollout, format_duration
 from mlcanary.rollout.status import (
     FINISHED,
     HISTORY_LIMIT,
     Action,
     DecisionRecord,
+    MetricTally,
     Phase,
     Reason,
     RolloutStatus,
@@ -91,10 +95,11 @@ class _Tick:
     observation: Observation
     now: datetime
     request: CommandRequest | None = None
+    confirm: Confirm | None = None
 
     def step_name(self, index: int) -> str:
-        steps = self.rollout.spec.steps
-        return f"step {index + 1} of {len(steps)} ({steps[index]}% canary)"
+        spec = self.rollout.spec
+        return f"step {index + 1} of {len(spec.steps)} ({spec.step_label(index)})"
 
     def stale(self) -> bool:
         observed = self.status.observed_at
@@ -148,7 +153,7 @@ class _Tick:
             "stable_version": stable,
             "canary_version": canary,
             "step_index": 0,
-            "weights": Weights.canary_percent(spec.steps[0]),
+            "weights": Weights.canary_percent(spec.canary_percent(0)),
             "step_started_at": self.now,
             "observed_at": self.observation.timestamp,
             "counters": StepCounters.begin(self.observation),
@@ -193,7 +198,8 @@ class _Tick:
 
     def analyse(self) -> Decision:
         analysis, status = self.rollout.spec.analysis, self.status
-        step = self.step_name(status.step_index)
+        baking = status.phase is Phase.BAKING
+        step = "the bake" if baking else self.step_name(status.step_index)
         changes: dict[str, object] = {}
         outage: tuple[datetime, str] | None = None
         if self.stale():
@@ -205,44 +211,155 @@ class _Tick:
             rule = "only an observation newer than the last one is analysed"
             reasons = [_about_the_rollout(Verdict.INCONCLUSIVE, rule, message)]
         else:
-            stable_serves = status.weights.stable > 0
-            checks = enabled_checks(analysis)
-            missing = {
-                metric: failed_queries(self.observation, metric, stable_serves)
-                for metric, _ in checks
-            }
-            counters = status.counters.update(self.observation, failed_query=any(missing.values()))
+            counters = status.counters.update(self.observation)
             outage = self.outage()
             changes["metrics_unavailable_since"] = outage[0] if outage else None
-            stable = counters.stable.total if stable_serves else status.reference or ArmCounters()
-            budget = error_budget(analysis, len(self.rollout.spec.steps))
-            reasons = [
-                unless_missing(assess(counters.canary.total, stable, budget), missing[metric])
-                for metric, assess in checks
-            ]
+            reasons, counters = self.checks(counters)
             changes["observed_at"] = self.observation.timestamp
+            changes["pending_labels"] = _pending_labels(status, counters)
         changes["counters"] = counters
         failed = [reason for reason in reasons if reason.verdict is Verdict.FAIL]
         waiting = [reason.metric for reason in reasons if reason.verdict is Verdict.INCONCLUSIVE]
         elapsed = self.now - (status.step_started_at or self.now)
         if failed:
             details = "; ".join(f"{reason.metric}: {reason.message}" for reason in failed)
-            return self.rollback(reasons, f"rolled back at {step}: {details}", changes)
+            return self.rollback(
+                reasons,
+                f"rolled back during {step}: {details}"
+                if baking
+                else f"rolled back at {step}: {details}",
+                changes,
+            )
+        if baking:
+            return self.bake(reasons, elapsed, changes)
         if not waiting:
             return self.advance(reasons, counters, changes)
         limit = format_duration(analysis.max_duration)
         cause = f"{outage[1]}; " if outage else ""
         if elapsed >= analysis.max_duration:
-            message = (
-                f"rolled back at {step}: still inconclusive after {format_duration(elapsed)} "
-                f"(maxDuration {limit}): {cause}{', '.join(waiting)}"
-            )
-            rule = "a step still inconclusive at maxDuration rolls back"
-            deadline = _about_the_rollout(Verdict.FAIL, rule, message)
-            return self.rollback([*reasons, deadline], message, changes)
+            return self.deadline(reasons, f"{cause}{', '.join(waiting)}", elapsed, changes)
         message = (
             f"holding at {step} for {format_duration(elapsed)} of {limit}: "
             f"{cause}waiting on {', '.join(waiting)}"
+            f"{_overrun(reasons, analysis.max_duration - elapsed)}"
+        )
+        return self.conclude(Action.HOLD, reasons, message, changes)
+
+    def checks(self, counters: StepCounters) -> tuple[list[Reason], StepCounters]:
+        """Every enabled check on the step's counts, with a forecast for each inconclusive one,
+        and the counters with this tick's failed queries and metric tallies."""
+        analysis, status = self.rollout.spec.analysis, self.status
+        stable_serves = status.weights.stable > 0
+        checks, budget = step_checks(self.rollout.spec, status.step_index)
+        missing = {
+            metric: failed_queries(self.observation, metric, stable_serves) for metric, _ in checks
+        }
+        stable = counters.stable.total if stable_serves else status.reference or ArmCounters()
+        elapsed_s = (self.now - (status.step_started_at or self.now)).total_seconds()
+        reasons = []
+        for metric, assess in checks:
+            reason = unless_missing(assess(counters.canary.total, stable, budget), missing[metric])
+            reason = self.until_labels_are_due(metric, reason)
+            if reason.verdict is Verdict.INCONCLUSIVE and not missing[metric]:
+                unit, count = sample_count(metric, counters.canary.total)
+                growth = (
+                    growth_needed(
+                        assess, counters.canary.total, stable, budget, stable_grows=stable_serves
+                    )
+                    if count and elapsed_s > 0
+                    else None
+                )
+                forecast = (
+                    Forecast(count * (growth - 1), unit, elapsed_s * (growth - 1))
+                    if growth is not None and count
+                    else None
+                )
+                reason = _with_forecast(reason, forecast, self.label_wait_s(metric))
+            reasons.append(reason)
+        tallies = {}
+        for check in analysis.metrics:
+            values = self.observation.metrics.get(check.name)
+            reference = status.metric_reference.get(check.name)
+            stable_value = metric_stable_value(values, stable_serves, reference)
+            canary_value = values.canary if values is not None else None
+            tally = counters.metrics.get(check.name, MetricTally())
+            reason, tallies[check.name] = assess_metric(check, canary_value, stable_value, tally)
+            if reason.verdict is Verdict.INCONCLUSIVE and tallies[check.name].passes:
+                more = check.min_evaluations - tallies[check.name].passes
+                forecast = Forecast(more, "evaluations", more * analysis.interval.total_seconds())
+                reason = _with_forecast(reason, forecast, 0.0)
+            reasons.append(reason)
+        counted = counters.model_copy(
+            update={
+                "metrics": tallies,
+                "failed_queries": counters.failed_queries + int(any(missing.values())),
+            }
+        )
+        return reasons, counted
+
+    def label_wait_s(self, metric: str) -> float:
+        """How long the labels of a label-based check still need before it may conclude."""
+        delay = self.rollout.spec.analysis.label_delay
+        if delay is None or metric not in LABELED_CHECKS:
+            return 0.0
+        ran = self.now - (self.status.step_started_at or self.now)
+        return max((delay - ran).total_seconds(), 0.0)
+
+    def until_labels_are_due(self, metric: str, reason: Reason) -> Reason:
+        """A label-based check concludes only once its step has run ``labelDelay``: before
+        that, its counts hold the predictions whose labels came back fastest, and those may not
+        be like the rest."""
+        wait = self.label_wait_s(metric)
+        if wait == 0 or reason.verdict is Verdict.INCONCLUSIVE:
+            return reason
+        delay = format_duration(self.rollout.spec.analysis.label_delay or timedelta())
+        message = (
+            f"labels take up to {delay} (labelDelay): judged once the step has run that long, "
+            f"in {format_duration(timedelta(seconds=wait))}; so far {reason.message}"
+        )
+        return reason.model_copy(update={"verdict": Verdict.INCONCLUSIVE, "message": message})
+
+    def deadline(
+        self,
+        reasons: Sequence[Reason],
+        waiting: str,
+        elapsed: timedelta,
+        changes: dict[str, object],
+    ) -> Decision:
+        """A step still inconclusive at maxDuration: roll back, or pause for a person
+        (``analysis.inconclusive``), as Argo Rollouts' Inconclusive does."""
+        analysis = self.rollout.spec.analysis
+        step = self.step_name(self.status.step_index)
+        still = (
+            f"still inconclusive after {format_duration(elapsed)} "
+            f"(maxDuration {format_duration(analysis.max_duration)}): {waiting}"
+        )
+        if analysis.inconclusive == "pause":
+            message = f"paused at {step}: {still}; resume for another maxDuration, promote or abort"
+            rule = "a step still inconclusive at maxDuration pauses (inconclusive: pause)"
+            reason = _about_the_rollout(Verdict.INCONCLUSIVE, rule, message)
+            changes |= {"phase": Phase.PAUSED}
+            return self.conclude(Action.HOLD, [*reasons, reason], message, changes)
+        message = f"rolled back at {step}: {still}"
+        rule = "a step still inconclusive at maxDuration rolls back"
+        deadline = _about_the_rollout(Verdict.FAIL, rule, message)
+        return self.rollback([*reasons, deadline], message, changes)
+
+    def bake(
+        self, reasons: Sequence[Reason], elapsed: timedelta, changes: dict[str, object]
+    ) -> Decision:
+        """After promotion: hold at 100% until the bake has lasted, then succeed."""
+        bake = self.rollout.spec.promotion.bake or timedelta()
+        if elapsed >= bake:
+            message = (
+                f"succeeded: no regression in a {format_duration(bake)} bake at 100%; "
+                f"{self.rollout.spec.stable.version} can go"
+            )
+            changes |= {"phase": Phase.SUCCEEDED}
+            return self.conclude(Action.PROMOTE, reasons, message, changes)
+        message = (
+            f"baking at 100% for {format_duration(elapsed)} of {format_duration(bake)}: "
+            f"{self.rollout.spec.stable.version} stays deployed at weight 0 until then"
         )
         return self.conclude(Action.HOLD, reasons, message, changes)
 
@@ -254,12 +371,17 @@ class _Tick:
             message = f"command {request.word!r} ignored: not one of {known}"
             reason = _about_the_rollout(Verdict.INCONCLUSIVE, "a person's command", message)
             return self.conclude(Action.HOLD, [reason], message, {})
-        active = phase in {Phase.PROGRESSING, Phase.PAUSED}
+        active = phase in {Phase.PROGRESSING, Phase.PAUSED, Phase.BAKING}
         rule = f"a person's {command.value!r} command"
         if command is Command.RESUME and phase is Phase.PAUSED:
-            return replace(
-                self, status=self.status.model_copy(update={"phase": Phase.PROGRESSING})
-            ).analyse()
+            resumed: dict[str, object] = {"phase": Phase.PROGRESSING}
+            started = self.status.step_started_at
+            if (
+                started is not None
+                and self.now - started >= self.rollout.spec.analysis.max_duration
+            ):
+                resumed["step_started_at"] = self.now  # paused at the deadline: another one
+            return replace(self, status=self.status.model_copy(update=resumed)).analyse()
         if command is Command.PAUSE and phase is Phase.PROGRESSING:
             message = "paused by a person: weights kept, step clock stopped, traffic not counted"
             reason = _about_the_rollout(Verdict.INCONCLUSIVE, rule, message)
@@ -289,22 +411,130 @@ class _Tick:
     def advance(
         self, reasons: Sequence[Reason], counters: StepCounters, changes: dict[str, object]
     ) -> Decision:
-        steps, index = self.rollout.spec.steps, self.status.step_index
-        passed = self.step_name(index)
-        if index + 1 == len(steps):
+        spec, index = self.rollout.spec, self.status.step_index
+        steps, passed = spec.steps, self.step_name(index)
+        last = index + 1 == len(steps)
+        gates = [gate for gate in spec.gates if gate.before == ("promote" if last else "advance")]
+        if gates:
+            held, reasons = self.gated(gates, reasons, changes)
+            if held is not None:
+                return held
+        stable_served = self.status.weights.stable > 0
+        changes |= {
+            "reference": counters.stable.total if stable_served else self.status.reference,
+            "metric_reference": self.metric_reference() if stable_served else {},
+        }
+        if last and spec.promotion.bake is None:
             changes |= {"phase": Phase.SUCCEEDED, "weights": Weights.canary_percent(100)}
             message = f"promoted: every check passed at {passed}"
             return self.conclude(Action.PROMOTE, reasons, message, changes)
-        stable_served = self.status.weights.stable > 0
         changes |= {
-            "step_index": index + 1,
-            "weights": Weights.canary_percent(steps[index + 1]),
             "step_started_at": self.now,
             "counters": StepCounters.begin(self.observation),
-            "reference": counters.stable.total if stable_served else self.status.reference,
         }
+        if last:
+            changes |= {"phase": Phase.BAKING, "weights": Weights.canary_percent(100)}
+            message = (
+                f"promoted: every check passed at {passed}; baking "
+                f"{format_duration(spec.promotion.bake or timedelta())} with "
+                f"{spec.stable.version} deployed at weight 0"
+            )
+            return self.conclude(Action.PROMOTE, reasons, message, changes)
+        weights = Weights.canary_percent(spec.canary_percent(index + 1))
+        changes |= {"step_index": index + 1, "weights": weights}
         message = f"advanced to {self.step_name(index + 1)}: every check passed at {passed}"
         return self.conclude(Action.ADVANCE, reasons, message, changes)
+
+    def metric_reference(self) -> dict[str, float]:
+        """Stable's latest value of each compared metric check, for a step where it serves
+        nothing."""
+        latest = {
+            name: values.stable
+            for name, values in self.observation.metrics.items()
+            if values.stable is not None
+        }
+        return {**self.status.metric_reference, **latest}
+
+    def gated(
+        self, gates: Sequence[Gate], reasons: Sequence[Reason], changes: dict[str, object]
+    ) -> tuple[Decision | None, list[Reason]]:
+        """Ask the gates before moving on: a hold while any is closed (never a rollback: a gate
+        says "not yet", not "worse"), else the reasons with the gates' answers."""
+        if self.confirm is None:
+            outcomes = [GateOutcome(g.name, False, "no gate caller configured") for g in gates]
+        else:
+            outcomes = list(self.confirm(gates))
+        event = gates[0].before
+        rule = f"every gate must answer 2xx before the rollout may {event}"
+        answered = [
+            reason_for(
+                f"gate:{o.name}", Verdict.PASS if o.open else Verdict.INCONCLUSIVE, rule,
+                o.detail, Seen(),
+            )
+            for o in outcomes
+        ]  # fmt: skip
+        closed = [o for o in outcomes if not o.open]
+        if not closed:
+            return None, [*reasons, *answered]
+        details = "; ".join(f"{o.name}: {o.detail}" for o in closed)
+        message = (
+            f"holding at {self.step_name(self.status.step_index)}: every check passed, "
+            f"waiting for gate {', '.join(o.name for o in closed)} to {event}: {details}"
+        )
+        return self.conclude(Action.HOLD, [*reasons, *answered], message, changes), []
+
+
+LABELED_CHECKS = frozenset({"accuracy", "error"})
+
+
+def _pending_labels(status: RolloutStatus, counters: StepCounters) -> dict[str, float]:
+    """Per version, the step's predictions still without a label: a label that has not come
+    back yet (or never will, for a prediction nobody labels)."""
+    pending = {}
+    for version, window in (
+        (status.stable_version, counters.stable),
+        (status.canary_version, counters.canary),
+    ):
+        unlabeled = window.total.unlabeled()
+        if version is not None and unlabeled is not None:
+            pending[version] = unlabeled
+    return pending
+
+
+def _with_forecast(reason: Reason, forecast: Forecast | None, wait_s: float) -> Reason:
+    """The reason with the time it still needs (at least the labels' wait), said in words."""
+    if forecast is None:
+        words = "no forecast: too few samples yet, or none at this rate"
+        return reason.model_copy(update={"message": f"{reason.message}; {words}"})
+    seconds = max(forecast.seconds, wait_s)
+    words = (
+        f"at this rate about {format_duration(timedelta(seconds=round(seconds)))} more "
+        f"(~{forecast.samples:.0f} more canary {forecast.unit})"
+    )
+    return reason.model_copy(
+        update={
+            "message": f"{reason.message}; {words}",
+            "forecast_seconds": seconds,
+            "forecast_samples": forecast.samples,
+        }
+    )
+
+
+def _overrun(reasons: Sequence[Reason], left: timedelta) -> str:
+    """Said as soon as the forecast shows it: the checks that cannot conclude in time."""
+    late = [
+        r
+        for r in reasons
+        if r.verdict is Verdict.INCONCLUSIVE
+        and r.forecast_seconds is not None
+        and r.forecast_seconds > left.total_seconds()
+    ]
+    if not late:
+        return ""
+    names = ", ".join(r.metric for r in late)
+    return (
+        f"; at this rate {names} cannot conclude within maxDuration ({format_duration(left)} left)"
+    )
 
 
 def _aware(now: datetime) -> None:
@@ -348,15 +578,20 @@ def _decide(tick: _Tick) -> Decision:
 
 
 def decide(
-    rollout: ModelRollout, status: RolloutStatus, observation: Observation, now: datetime
+    rollout: ModelRollout,
+    status: RolloutStatus,
+    observation: Observation,
+    now: datetime,
+    confirm: Confirm | None = None,
 ) -> Decision:
     """Decide this tick from the rollout, the persisted status and the metrics read just now.
 
     `now` must be timezone-aware; it dates the decision and measures the step against
-    maxDuration, while `observation.timestamp` only orders observations.
+    maxDuration, while `observation.timestamp` only orders observations. `confirm` asks the
+    spec's gates, when the rollout would move on past them.
     """
     _aware(now)
-    return _decide(_Tick(rollout, status, observation, now))
+    return _decide(_Tick(rollout, status, observation, now, confirm=confirm))
 
 
 def refuse(status: RolloutStatus, message: str, now: datetime) -> RolloutStatus:

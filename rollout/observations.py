@@ -34,7 +34,7 @@ import math
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "CamelModel",
     "CounterWindow",
     "Exceedance",
+    "MetricValues",
     "Observation",
     "exceedance",
     "histogram_quantile",
@@ -58,6 +59,12 @@ _SCALARS = (
     "requests",
     "server_errors",
     "client_errors",
+    "shadow_agreed",
+    "shadow_disagreed",
+    "shadow_measured",
+    "shadow_difference_sum",
+    "shadow_difference_squares_sum",
+    "shadow_lost",
 )
 
 
@@ -100,11 +107,33 @@ class ArmCounters(CamelModel):
     server_errors: float | None = None  # 5xx
     client_errors: float | None = None  # 4xx: bad input is the client's fault, never the canary's
     latency_buckets: dict[float, float] | None = None  # le (seconds, +Inf included) -> count
+    # A shadow step's comparison of the canary's answers with stable's on the same requests,
+    # counted by the stable servers that sent the copies (`mlcanary.rollout.shadow`): a
+    # classifier's rows that agreed or not, and which class flipped to which ("stable→canary");
+    # a regressor's rows compared, the sum of their absolute differences and of its squares;
+    # and the copies never compared (dropped, timed out, failed).
+    shadow_agreed: float | None = None
+    shadow_disagreed: float | None = None
+    shadow_flips: dict[str, float] | None = None
+    shadow_measured: float | None = None
+    shadow_difference_sum: float | None = None
+    shadow_difference_squares_sum: float | None = None
+    shadow_lost: float | None = None
 
     @field_validator(*_SCALARS)
     @classmethod
     def _unusable_is_missing(cls, value: float | None) -> float | None:
         return _usable(value)
+
+    def unlabeled(self) -> float | None:
+        """Predictions without a label (yet): labels still to come, or never sent."""
+        if self.predictions is None:
+            return None
+        labels = sum(
+            value or 0.0
+            for value in (self.feedback_correct, self.feedback_incorrect, self.feedback_measured)
+        )
+        return max(self.predictions - labels, 0.0)
 
     @field_validator("latency_buckets")
     @classmethod
@@ -115,6 +144,26 @@ class ArmCounters(CamelModel):
         if any(_usable(count) is None for count in value.values()):
             return None
         return dict(sorted(value.items()))
+
+    @field_validator("shadow_flips")
+    @classmethod
+    def _flips_or_missing(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is None or any(_usable(count) is None for count in value.values()):
+            return None
+        return dict(sorted(value.items()))
+
+
+class MetricValues(CamelModel):
+    """One metric check's query, run for each version at one tick; None where it returned
+    nothing, NaN or an error."""
+
+    canary: float | None = None
+    stable: float | None = None
+
+    @field_validator("canary", "stable")
+    @classmethod
+    def _nan_is_missing(cls, value: float | None) -> float | None:
+        return value if value is not None and math.isfinite(value) else None
 
 
 class Observation(CamelModel):
@@ -127,17 +176,24 @@ class Observation(CamelModel):
     stable: ArmCounters = ArmCounters()
     canary: ArmCounters = ArmCounters()
     unavailable: str | None = None
+    # The values of the user's own metric checks (`spec.MetricCheck`), by check name.
+    metrics: dict[str, MetricValues] = Field(default_factory=dict)
 
 
-_Series = tuple[str, float]  # (field, le): one Prometheus series; le is 0.0 for scalars
+# (field, key): one Prometheus series; the key is a histogram's le or a flip's "a→b", and 0.0
+# for scalars.
+_Series = tuple[str, float | str]
+_KEYED = ("latency_buckets", "shadow_flips")  # the fields that hold one series per key
 
 
 def _series(arm: ArmCounters) -> dict[_Series, float]:
     values: dict[_Series, float] = {
         (name, 0.0): value for name in _SCALARS if (value := getattr(arm, name)) is not None
     }
-    for le, count in (arm.latency_buckets or {}).items():
-        values["latency_buckets", le] = count
+    for name in _KEYED:
+        keyed: dict[float, float] | dict[str, float] = getattr(arm, name) or {}
+        for key, count in keyed.items():
+            values[name, key] = count
     return values
 
 
@@ -145,9 +201,10 @@ def _arm(series: Mapping[_Series, float]) -> ArmCounters:
     fields: dict[str, object] = {
         name: value for (name, _), value in series.items() if name in _SCALARS
     }
-    buckets = {le: value for (name, le), value in series.items() if name == "latency_buckets"}
-    if buckets:
-        fields["latency_buckets"] = buckets
+    for field in _KEYED:
+        keyed = {key: value for (name, key), value in series.items() if name == field}
+        if keyed:
+            fields[field] = keyed
     return ArmCounters.model_validate(fields)
 
 

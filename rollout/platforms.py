@@ -2,8 +2,9 @@
 the manifest renderer all make before anything starts.
 
 A spec valid in itself may still name a router or metrics provider of the other platform (a
-``gateway-api`` rollout given to ``mlcanary rollout run``), or break a rule of the router it
-names (a local router address that is not loopback). Each problem names its field.
+``gateway-api`` rollout given to ``mlcanary rollout run``), break a rule of the router it
+names (a local router address that is not loopback), or read a notification's URL from a
+Secret on a machine that has none. Each problem names its field.
 """
 
 from __future__ import annotations
@@ -41,4 +42,14 @@ def platform_problems(spec: RolloutSpec, platform: Platform) -> list[tuple[str, 
                 f"{provider.why_not_cluster}; use {here}",
             )
         )
+    if platform == "local":
+        problems += [
+            (
+                f"spec.notifications[{index}].urlFrom.secretKeyRef",
+                "a Secret is read in a cluster only; on this machine name a variable of the "
+                "environment with urlFrom.env",
+            )
+            for index, target in enumerate(spec.notifications)
+            if target.url_from is not None and target.url_from.secret_key_ref is not None
+        ]
     return problems

@@ -36,6 +36,8 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
@@ -50,21 +52,30 @@ from mlcanary.rollout.notifications.spec import MAX_TARGETS, NotificationTarget
 from mlcanary.rollout.observations import CamelModel
 from mlcanary.rollout.routers.registry import ROUTERS
 from mlcanary.rollout.status import RolloutStatus
+from mlcanary.rollout.templates import template_problem
 
 __all__ = [
     "API_VERSION",
     "KIND",
+    "SHADOW",
     "AccuracyCheck",
     "AnalysisSpec",
     "ErrorCheck",
     "ErrorRateCheck",
+    "Gate",
     "LatencyCheck",
     "Metadata",
+    "MetricCheck",
+    "MetricComparison",
+    "MetricRange",
     "MetricsSpec",
     "ModelRollout",
+    "PromotionSpec",
     "RolloutSpec",
     "RouterSpec",
+    "ShadowCheck",
     "SpecError",
+    "Step",
     "VersionRef",
     "format_duration",
     "load_spec",
@@ -83,6 +94,8 @@ _UNITS = {
 }
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
+# The names of the built-in checks, which a user's own check may not take.
+BUILTIN_CHECKS = frozenset({"accuracy", "error", "latency", "latency-max", "error-rate"})
 _OBJECT_NAME = OBJECT_NAME_PATTERN
 
 
@@ -130,6 +143,42 @@ Duration = Annotated[
 ]
 Name = Annotated[str, Field(pattern=f"^{NAME_PATTERN}$")]
 Percent = Annotated[int, Field(strict=True, gt=0, le=100)]
+SHADOW = "shadow"
+_PERCENT: TypeAdapter[int] = TypeAdapter(Percent)
+
+
+def _step(value: object) -> int | str:
+    if isinstance(value, str):
+        if value == SHADOW:
+            return value
+        raise PydanticCustomError(
+            "step",
+            "a step is a canary percentage (1 to 100) or 'shadow', not {value}",
+            {"value": repr(value)},
+        )
+    return _PERCENT.validate_python(value)
+
+
+def _ten_then_all() -> list[int | str]:
+    return [10, 100]
+
+
+# A canary percentage, or "shadow": every client gets stable's answer while the canary answers
+# copies. The CRD carries it as Kubernetes' int-or-string, bounded like the percentage (minimum
+# and maximum apply to numbers only, pattern to strings only).
+Step = Annotated[
+    int | str,
+    PlainValidator(_step),
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "minimum": 1,
+            "maximum": 100,
+            "pattern": f"^{SHADOW}$",
+        }
+    ),
+]
 
 
 def _known(registry: Mapping[str, object], what: str) -> Callable[[str], str]:
@@ -213,6 +262,95 @@ class ErrorRateCheck(CamelModel):
     max: float = Field(default=0.01, gt=0, lt=1)
 
 
+class MetricComparison(CamelModel):
+    """The canary's value against stable's at the same tick; at least one bound."""
+
+    max_ratio: float | None = Field(default=None, gt=0)  # canary <= maxRatio x stable
+    min_ratio: float | None = Field(default=None, gt=0)  # canary >= minRatio x stable
+    max_increase: float | None = Field(default=None, ge=0)  # canary <= stable + maxIncrease
+    max_decrease: float | None = Field(default=None, ge=0)  # canary >= stable - maxDecrease
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> MetricComparison:
+        if (self.max_ratio, self.min_ratio, self.max_increase, self.max_decrease) == (None,) * 4:
+            raise PydanticCustomError(
+                "no_bound", "set maxRatio, minRatio, maxIncrease or maxDecrease"
+            )
+        return self
+
+
+class MetricRange(CamelModel):
+    """The canary's value alone, inside [min, max]; at least one end."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some_end(self) -> MetricRange:
+        if self.min is None and self.max is None:
+            raise PydanticCustomError("no_bound", "set min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PydanticCustomError("empty_range", f"min {self.min} is above max {self.max}")
+        return self
+
+
+def _query_template(value: str) -> str:
+    problem = template_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("template", problem)
+    return value
+
+
+class MetricCheck(CamelModel):
+    """A check of the user's own on a PromQL query that returns a value per version (a business
+    metric, the share of low-confidence predictions, memory per request).
+
+    Values have no counts behind them, so no sequential test applies: the check fails after
+    ``failureLimit`` consecutive evaluations out of bounds and passes after ``minEvaluations``
+    consecutive evaluations within them. A query that returns nothing, NaN or an error is
+    neither, and resets the passes."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+    query: Annotated[str, Field(min_length=1, max_length=4096), AfterValidator(_query_template)]
+    compare: MetricComparison | None = None
+    range: MetricRange | None = None
+    failure_limit: int = Field(default=3, strict=True, ge=1, le=100)
+    min_evaluations: int = Field(default=3, strict=True, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> MetricCheck:
+        if (self.compare is None) == (self.range is None):
+            raise PydanticCustomError(
+                "one_rule", "set compare (canary against stable) or range (canary alone)"
+            )
+        return self
+
+
+class ShadowCheck(CamelModel):
+    """How a shadow step judges the canary's answers against stable's on the same requests.
+
+    ``fraction`` of the requests stable answers is copied to the canary, whose answer is compared
+    and discarded. A classifier's canary must agree with stable on at least ``minAgreement`` of
+    the rows; a regressor's must differ from stable by at most ``maxMeanDifference`` on average
+    (the mean absolute difference of their predictions, in the target's units). Either is a
+    plain bound, tested sequentially with the rollout's alpha and beta
+    (`mlcanary.rollout.shadow`).
+    """
+
+    fraction: float = Field(default=1.0, gt=0, le=1)
+    min_agreement: float | None = Field(default=None, gt=0, lt=1)
+    max_mean_difference: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> ShadowCheck:
+        if (self.min_agreement is None) == (self.max_mean_difference is None):
+            raise PydanticCustomError(
+                "one_bound",
+                "set minAgreement (a classifier) or maxMeanDifference (a regressor), not both",
+            )
+        return self
+
+
 class AnalysisSpec(CamelModel):
     interval: Duration = timedelta(seconds=30)
     min_samples: int = Field(default=200, strict=True, ge=1)
@@ -226,6 +364,27 @@ class AnalysisSpec(CamelModel):
     error: ErrorCheck | None = None
     latency: LatencyCheck | None = Field(default_factory=LatencyCheck)
     error_rate: ErrorRateCheck | None = Field(default_factory=ErrorRateCheck)
+    # What a shadow step (steps starting with shadow) judges; only with such a step.
+    shadow: ShadowCheck | None = None
+    # The user's own checks on PromQL queries (the prometheus provider runs them).
+    metrics: list[MetricCheck] = Field(default_factory=list, max_length=20)
+    # What a step still inconclusive at maxDuration does: roll back, or pause for a person.
+    inconclusive: Literal["rollback", "pause"] = "rollback"
+    # How long ground-truth labels take to come back: a label-based check (accuracy, error)
+    # concludes only once its step has run that long, so that the first, fastest labels never
+    # decide alone.
+    label_delay: Duration | None = None
+
+    @field_validator("metrics")
+    @classmethod
+    def _distinct_names(cls, value: list[MetricCheck]) -> list[MetricCheck]:
+        names = [check.name for check in value]
+        taken = sorted({n for n in names if names.count(n) > 1 or n in BUILTIN_CHECKS})
+        if taken:
+            raise PydanticCustomError(
+                "duplicate_name", f"check name {taken[0]!r} is used twice or is a built-in check"
+            )
+        return value
 
     @field_validator("max_duration")
     @classmethod
@@ -252,12 +411,32 @@ class AnalysisSpec(CamelModel):
                 "two_quality_checks",
                 "accuracy judges a classifier and error a regressor: set one of them",
             )
-        if (self.accuracy, self.error, self.latency, self.error_rate) == (None,) * 4:
+        if (self.accuracy, self.error, self.latency, self.error_rate) == (None,) * 4 and not (
+            self.metrics
+        ):
             raise PydanticCustomError(
                 "no_checks",
-                "accuracy, error, latency and errorRate are all null: nothing to analyse",
+                "accuracy, error, latency and errorRate are all null and there are no metrics: "
+                "nothing to analyse",
             )
         return self
+
+
+class PromotionSpec(CamelModel):
+    # After 100%, the old stable stays deployed at weight 0 for this long while every check
+    # goes on; a regression meanwhile sends all traffic back to it.
+    bake: Duration | None = None
+
+
+class Gate(CamelModel):
+    """An HTTP check that must answer 2xx before the rollout moves on, as Flagger's
+    confirm-traffic-increase and confirm-promotion webhooks: a failing gate holds, it never
+    rolls back."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+    url: str = Field(pattern=r"^https?://\S+$", max_length=2048)
+    before: Literal["advance", "promote"] = "promote"
+    timeout: Duration = timedelta(seconds=5)
 
 
 class RolloutSpec(CamelModel):
@@ -266,9 +445,29 @@ class RolloutSpec(CamelModel):
     canary: VersionRef
     router: RouterSpec = RouterSpec()
     metrics: MetricsSpec
-    steps: list[Percent] = Field(default_factory=lambda: [10, 100], min_length=2)
+    steps: list[Step] = Field(default_factory=_ten_then_all, min_length=2)
     analysis: AnalysisSpec = AnalysisSpec()
+    promotion: PromotionSpec = PromotionSpec()
+    gates: list[Gate] = Field(default_factory=list, max_length=10)
     notifications: list[NotificationTarget] = Field(default_factory=list, max_length=MAX_TARGETS)
+
+    @field_validator("gates")
+    @classmethod
+    def _distinct_gates(cls, value: list[Gate]) -> list[Gate]:
+        names = [gate.name for gate in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise PydanticCustomError("duplicate_name", f"gate name {twice[0]!r} is used twice")
+        return value
+
+    @model_validator(mode="after")
+    def _queries_need_prometheus(self) -> RolloutSpec:
+        if self.analysis.metrics and self.metrics.provider != "prometheus":
+            raise PydanticCustomError(
+                "needs_prometheus",
+                "analysis.metrics are PromQL queries: they need metrics.provider prometheus",
+            )
+        return self
 
     @field_validator("canary")
     @classmethod
@@ -282,14 +481,40 @@ class RolloutSpec(CamelModel):
 
     @field_validator("steps")
     @classmethod
-    def _increasing_to_all(cls, value: list[int]) -> list[int]:
+    def _increasing_to_all(cls, value: list[int | str]) -> list[int | str]:
         """At least two steps: at 100% stable serves nothing, so the canary must first be compared
-        with stable side by side at a lower weight."""
-        if any(later <= earlier for earlier, later in pairwise(value)):
+        with stable side by side at a lower weight, or on copies in a shadow step."""
+        if SHADOW in value[1:]:
+            raise PydanticCustomError("steps_shadow", f"only the first step may be shadow: {value}")
+        weighted = [step for step in value if isinstance(step, int)]
+        if any(later <= earlier for earlier, later in pairwise(weighted)):
             raise PydanticCustomError("steps_order", f"must be strictly increasing, got {value}")
         if value[-1] != 100:
             raise PydanticCustomError("steps_end", f"must end at 100, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _shadow_step_has_its_check(self) -> RolloutSpec:
+        if self.steps[0] == SHADOW and self.analysis.shadow is None:
+            raise PydanticCustomError(
+                "shadow_check",
+                "steps start with shadow: set analysis.shadow (minAgreement for a classifier, "
+                "maxMeanDifference for a regressor)",
+            )
+        if self.steps[0] != SHADOW and self.analysis.shadow is not None:
+            raise PydanticCustomError(
+                "shadow_check", "analysis.shadow is set but the steps do not start with shadow"
+            )
+        return self
+
+    def canary_percent(self, index: int) -> int:
+        """The canary's share of client traffic at a step: none at a shadow step."""
+        step = self.steps[index]
+        return 0 if step == SHADOW else int(step)
+
+    def step_label(self, index: int) -> str:
+        step = self.steps[index]
+        return "shadow, canary answers compared" if step == SHADOW else f"{step}% canary"
 
 
 class ModelRollout(CamelModel):

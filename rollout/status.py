@@ -21,6 +21,7 @@ __all__ = [
     "Action",
     "Condition",
     "DecisionRecord",
+    "MetricTally",
     "Phase",
     "Reason",
     "RolloutStatus",
@@ -39,9 +40,12 @@ class Phase(StrEnum):
     PENDING = "Pending"
     # The canary serves the current step's weight while the step's analysis runs.
     PROGRESSING = "Progressing"
-    # Frozen by a person: weights kept, no decision; the step clock stops and the traffic served
-    # meanwhile is left out of the analysis.
+    # Frozen by a person, or at an inconclusive deadline with inconclusive: pause: weights kept,
+    # no decision; the step clock stops and the traffic served meanwhile is left out.
     PAUSED = "Paused"
+    # Promoted, with the old stable still deployed at weight 0 while every check goes on for
+    # promotion.bake; a regression meanwhile rolls back to it.
+    BAKING = "Baking"
     # Every step passed: the canary serves 100% and can become the stable version.
     SUCCEEDED = "Succeeded"
     # A significant regression, or a step still inconclusive at maxDuration: stable serves 100%.
@@ -100,6 +104,10 @@ class Reason(CamelModel):
     threshold: float | None = None
     rule: str
     message: str
+    # For an inconclusive check: at the step's rate so far, how much longer it needs, and how
+    # many more canary samples (labels, requests or evaluations) that is.
+    forecast_seconds: float | None = None
+    forecast_samples: float | None = None
 
 
 class DecisionRecord(CamelModel):
@@ -121,6 +129,14 @@ class Condition(CamelModel):
     last_transition_time: AwareDatetime
 
 
+class MetricTally(CamelModel):
+    """How a user's metric check has gone in the current step, evaluation after evaluation."""
+
+    evaluations: int = Field(default=0, ge=0)
+    passes: int = Field(default=0, ge=0)  # consecutive evaluations within bounds, latest last
+    failures: int = Field(default=0, ge=0)  # consecutive evaluations out of bounds
+
+
 class StepCounters(CamelModel):
     """The current step's data: each version's counter window and how the ticks went."""
 
@@ -128,6 +144,7 @@ class StepCounters(CamelModel):
     canary: CounterWindow = CounterWindow()
     analyses: int = Field(default=0, ge=0)  # ticks analysed in this step
     failed_queries: int = Field(default=0, ge=0)  # of those, ticks where some query failed
+    metrics: dict[str, MetricTally] = Field(default_factory=dict)  # the user's checks
 
     @classmethod
     def begin(cls, observation: Observation) -> StepCounters:
@@ -141,11 +158,13 @@ class StepCounters(CamelModel):
         self, observation: Observation, *, count: bool = True, failed_query: bool = False
     ) -> StepCounters:
         """Fold in one tick; ``count=False`` for a paused rollout (see `CounterWindow.update`)."""
-        return StepCounters(
-            stable=self.stable.update(observation.stable, count=count),
-            canary=self.canary.update(observation.canary, count=count),
-            analyses=self.analyses + int(count),
-            failed_queries=self.failed_queries + int(count and failed_query),
+        return self.model_copy(
+            update={
+                "stable": self.stable.update(observation.stable, count=count),
+                "canary": self.canary.update(observation.canary, count=count),
+                "analyses": self.analyses + int(count),
+                "failed_queries": self.failed_queries + int(count and failed_query),
+            }
         )
 
 
@@ -162,10 +181,14 @@ class RolloutStatus(CamelModel):
     # Since when the step's metrics could not all be read (None while they can): a hold or a
     # rollback at maxDuration says so, and since when, instead of only "inconclusive".
     metrics_unavailable_since: AwareDatetime | None = None
+    # Per version, the current step's predictions still without a label.
+    pending_labels: dict[str, float] = Field(default_factory=dict)
     counters: StepCounters = StepCounters()
     # Stable's counts over the last step in which it served traffic: what the canary is compared
     # with at a step where stable serves nothing (the final 100%).
     reference: ArmCounters | None = None
+    # Stable's last value of each of the user's compared metric checks, kept like `reference`.
+    metric_reference: dict[str, float] = Field(default_factory=dict)
     history: tuple[DecisionRecord, ...] = Field(default=(), max_length=HISTORY_LIMIT)
     conditions: tuple[Condition, ...] = ()
     message: str = ""

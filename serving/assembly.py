@@ -6,8 +6,10 @@ from mlcanary.models.registry import ModelRef, get_version, load_predictor
 from mlcanary.serving.batching import MicroBatcher
 from mlcanary.serving.gpu_metrics import start_gpu_sampler
 from mlcanary.serving.ledger import open_ledger
-from mlcanary.serving.metrics import ServingMetrics
+from mlcanary.serving.metrics import ServingMetrics, ShadowMetrics
+from mlcanary.serving.mirror_file import MirrorFile, mirror_file_name
 from mlcanary.serving.runtime import FeedbackLimits, ModelRuntime
+from mlcanary.serving.shadow import CopyLimits, ShadowCopier
 from mlcanary.serving.tokens import TokenSigner
 from mlcanary.settings import ServingSettings
 
@@ -33,6 +35,20 @@ def build_runtime(settings: ServingSettings) -> ModelRuntime:
     )
     # The sampler thread lives as long as the worker process, like the model it reports on.
     start_gpu_sampler(version.ref.name, version.ref.version, settings.gpu_sample_s)
+    shadow = None
+    if settings.shadow_dir is not None:
+        shadow = ShadowCopier(
+            version.ref.version,
+            version.output,
+            MirrorFile(settings.shadow_dir / mirror_file_name(version.ref.name)),
+            ShadowMetrics(version.ref.name, version.ref.version),
+            CopyLimits(
+                queue=settings.shadow_queue,
+                queue_bytes=settings.shadow_queue_bytes,
+                senders=settings.shadow_senders,
+                timeout_s=settings.shadow_timeout_ms / 1000,
+            ),
+        )
     return ModelRuntime(
         version,
         MicroBatcher(predictor.predict, settings.max_batch),
@@ -43,4 +59,5 @@ def build_runtime(settings: ServingSettings) -> ModelRuntime:
         max_body_bytes=settings.max_body_bytes,
         max_inflight=settings.max_inflight,
         feedback=FeedbackLimits(settings.feedback_ttl_s, settings.labeler_credential),
+        shadow=shadow,
     )

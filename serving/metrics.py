@@ -18,6 +18,7 @@ mode and the workers' samples would never reach /metrics.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,7 +26,17 @@ if TYPE_CHECKING:
 
     from mlcanary.models.task import Judgement
 
-__all__ = ["ERROR_BUCKETS", "LATENCY_BUCKETS", "ServingMetrics"]
+__all__ = [
+    "COPY_OUTCOMES",
+    "ERROR_BUCKETS",
+    "FLIP_CLASSES",
+    "LATENCY_BUCKETS",
+    "LOST_OUTCOMES",
+    "OTHER_CLASS",
+    "REFUSED_CLASS",
+    "ServingMetrics",
+    "ShadowMetrics",
+]
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
@@ -34,6 +45,13 @@ LATENCY_BUCKETS = (
 # Absolute errors span whatever the target's scale is (probabilities, prices, kelvins): three
 # buckets a decade from 1e-4 to 1e6.
 ERROR_BUCKETS = tuple(round(m * 10.0**e, 12) for e in range(-4, 7) for m in (1.0, 2.0, 5.0))
+# A shadow copy's outcomes; dropped, timeout and failed copies are lost: never compared.
+COPY_OUTCOMES = ("compared", "refused", "failed", "timeout", "dropped")
+LOST_OUTCOMES = frozenset({"failed", "timeout", "dropped"})
+# The flip matrix is bounded: the baseline's first classes by name, every other class as one.
+FLIP_CLASSES = 16
+OTHER_CLASS = "(other)"
+REFUSED_CLASS = "(refused)"  # the canary refused the row (4xx) that the baseline answered
 
 
 class ServingMetrics:
@@ -169,3 +187,100 @@ class ServingMetrics:
 
     def overloaded(self) -> None:
         self._overload.inc()
+
+
+class ShadowMetrics:
+    """A shadow step's comparisons, counted by the stable server that sent the copies, per
+    version pair: ``version`` is the canary whose answers were compared, ``baseline`` the
+    version that answered the client (`mlcanary.serving.shadow`).
+
+    Agreement in PromQL: ``sum(rate(mlcanary_shadow_comparisons_total{outcome="agree"}[5m]))
+    / sum(rate(mlcanary_shadow_comparisons_total[5m]))``; the mean absolute difference of a
+    regressor: ``..._absolute_difference_sum / ..._absolute_difference_count``.
+    """
+
+    def __init__(
+        self, model: str, baseline: str, *, registry: CollectorRegistry | None = None
+    ) -> None:
+        import prometheus_client as prom
+
+        registry = registry if registry is not None else prom.REGISTRY
+        self._model = model
+        self._baseline = baseline
+        labels = ("model", "version", "baseline")
+        self._copies = prom.Counter(
+            "mlcanary_shadow_copies",
+            "Copies of answered requests sent to the canary, by outcome: compared, refused "
+            "(the canary answered 4xx), failed, timeout, dropped (the queue was full).",
+            (*labels, "outcome"),
+            registry=registry,
+        )
+        self._comparisons = prom.Counter(
+            "mlcanary_shadow_comparisons",
+            "Classification: rows both versions answered, by outcome (agree, disagree).",
+            (*labels, "outcome"),
+            registry=registry,
+        )
+        self._flips = prom.Counter(
+            "mlcanary_shadow_flips",
+            "Classification: disagreeing rows by baseline class and canary class; classes past "
+            f"the baseline's first {FLIP_CLASSES} are '{OTHER_CLASS}', a refused row "
+            f"'{REFUSED_CLASS}'.",
+            (*labels, "baseline_class", "class"),
+            registry=registry,
+        )
+        self._difference = prom.Histogram(
+            "mlcanary_shadow_absolute_difference",
+            "Regression: the absolute difference between the two predictions of a row (mean "
+            "over outputs).",
+            labels,
+            buckets=ERROR_BUCKETS,
+            registry=registry,
+        )
+        self._squared = prom.Counter(
+            "mlcanary_shadow_squared_difference",
+            "Regression: the sum of squared absolute differences (their variance).",
+            labels,
+            registry=registry,
+        )
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def _child(self, metric: Any, version: str, *values: str) -> Any:
+        key = (metric._name, version, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = metric.labels(self._model, version, self._baseline, *values)
+            self._children[key] = child
+        return child
+
+    def start(self, version: str, task: str) -> None:
+        """Export a pair's series at zero from its first copy: an absent series would read as
+        no data, a zero as nothing compared yet."""
+        for outcome in COPY_OUTCOMES:
+            self._child(self._copies, version, outcome)
+        if task == "classification":
+            for outcome in ("agree", "disagree"):
+                self._child(self._comparisons, version, outcome)
+        else:
+            self._child(self._difference, version)
+            self._child(self._squared, version)
+
+    def copy(self, version: str, outcome: str) -> None:
+        self._child(self._copies, version, outcome).inc()
+
+    def classes(self, version: str, agreed: int, flips: Mapping[tuple[str, str], int]) -> None:
+        if agreed:
+            self._child(self._comparisons, version, "agree").inc(agreed)
+        disagreed = sum(flips.values())
+        if disagreed:
+            self._child(self._comparisons, version, "disagree").inc(disagreed)
+        for (baseline_class, canary_class), count in flips.items():
+            self._child(self._flips, version, baseline_class, canary_class).inc(count)
+
+    def differences(self, version: str, values: Iterable[float]) -> None:
+        histogram = self._child(self._difference, version)
+        squares = 0.0
+        for value in values:
+            histogram.observe(value)
+            squares += value * value
+        self._child(self._squared, version).inc(squares)

@@ -16,6 +16,7 @@ from mlcanary.serving.errors import ClientError, UnavailableError
 from mlcanary.serving.ledger import FeedbackLedger, LedgerUnavailableError
 from mlcanary.serving.metrics import ServingMetrics
 from mlcanary.serving.payloads import parse_feedback, parse_predict
+from mlcanary.serving.shadow import ShadowCopier
 from mlcanary.serving.tokens import InvalidTokenError, TokenSigner
 
 __all__ = ["FeedbackLimits", "ModelRuntime"]
@@ -43,6 +44,7 @@ class ModelRuntime:
         max_body_bytes: int,
         max_inflight: int,
         feedback: FeedbackLimits,
+        shadow: ShadowCopier | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.version = version
@@ -54,6 +56,7 @@ class ModelRuntime:
         self.max_body_bytes = max_body_bytes
         self.max_inflight = max_inflight
         self._feedback = feedback
+        self._shadow = shadow
         self._clock = clock
         self._last_prune = 0.0
 
@@ -70,6 +73,8 @@ class ModelRuntime:
                 422, "model_rejected_input", f"the model refused this input: {exc}", "instances"
             ) from None
         self.metrics.predicted(len(predictions.values))
+        if self._shadow is not None:  # after the answer is final: a copy never changes it
+            self._shadow.offer(body, predictions.values)
         ref = self.version.ref
         answer: dict[str, object] = {
             "model": ref.name,

@@ -27,6 +27,11 @@ class Target:
     stable_version: str
     canary_version: str
     endpoint: str = "/predict"
+    # The user's metric checks, (name, PromQL template), and what their placeholders stand for
+    # besides model and version (`mlcanary.rollout.templates`).
+    queries: tuple[tuple[str, str], ...] = ()
+    namespace: str = "default"
+    interval: str = "30s"
 
     def __post_init__(self) -> None:
         for field, value in (

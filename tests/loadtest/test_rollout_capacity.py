@@ -74,3 +74,19 @@ def test_a_report_without_a_capacity_is_refused(tmp_path: Path, content, message
     report.write_text(content)
     with pytest.raises(ValueError, match=message):
         read_capacity(report)
+
+
+def test_a_shadow_step_sends_the_canary_copies_of_its_fraction_of_all_traffic() -> None:
+    shadowed = RolloutSpec.model_validate(
+        {
+            "model": "digits",
+            "stable": {"version": "v1"},
+            "canary": {"version": "v4"},
+            "metrics": {"provider": "scrape"},
+            "steps": ["shadow", 10, 100],
+            "analysis": {"shadow": {"fraction": 0.5, "minAgreement": 0.9}},
+        }
+    )
+    [shadow, full] = capacity_warnings(shadowed, 40.0, 100.0)
+    assert shadow.startswith("step shadow: canary v4 would get 50.0 req/s of 100.0")
+    assert full.startswith("step 100%:")

@@ -65,7 +65,7 @@ def test_prometheus_queries_are_escaped_and_answers_parsed() -> None:
     assert all('model="digits"' in q for q in queries)
     assert any('endpoint="/predict"' in q for q in queries)
     assert observation.canary.absolute_error_sum is None
-    assert len(queries) == 14  # 7 per version
+    assert len(queries) == 15  # 7 per version, and the canary's shadow comparisons
 
 
 def test_a_regressors_error_sums_are_read() -> None:
@@ -179,3 +179,106 @@ def test_scrape_with_one_service_down_reports_no_data() -> None:
     provider.close()
     assert observation.stable.predictions is None
     assert observation.canary.predictions is None
+
+
+def test_a_metric_checks_query_is_run_once_per_version_with_its_placeholders_filled_in() -> None:
+    queries: list[str] = []
+    answers = {
+        'version="v1"}[1m]': _vector(({}, 0.25)),
+        'version="v2"}[1m]': _vector(({"pod": "a"}, 0.2), ({"pod": "b"}, 0.3)),  # two series
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        query = parse_qs(urlsplit(str(request.url)).query)["query"][0]
+        queries.append(query)
+        for suffix, answer in answers.items():
+            if query.startswith("conversion") and query.endswith(suffix + ")"):
+                return httpx.Response(200, json=answer)
+        return httpx.Response(200, json=_answer(query))
+
+    template = (
+        'conversion(x{model="{{ model }}",ns="{{namespace}}",version="{{ version }}"}'
+        "[{{ interval }}])"
+    )
+    target = Target(
+        "digits", "v1", "v2", queries=(("conversion", template),), namespace="ml", interval="1m"
+    )
+    provider = PrometheusProvider("http://prom:9090", transport=httpx.MockTransport(handler))
+    observation = provider.observe(target, NOW)
+    provider.close()
+    assert [q for q in queries if q.startswith("conversion")] == [
+        'conversion(x{model="digits",ns="ml",version="v2"}[1m])',
+        'conversion(x{model="digits",ns="ml",version="v1"}[1m])',
+    ]
+    values = observation.metrics["conversion"]
+    # Stable's single series is its value; two series for the canary are no value at all.
+    assert (values.stable, values.canary) == (0.25, None)
+
+
+SHADOW_ROWS = [
+    ({"__name__": "mlcanary_shadow_comparisons_total", "outcome": "agree"}, 90.0),
+    ({"__name__": "mlcanary_shadow_comparisons_total", "outcome": "disagree"}, 10.0),
+    ({"__name__": "mlcanary_shadow_flips_total", "baseline_class": "3", "class": "8"}, 7.0),
+    ({"__name__": "mlcanary_shadow_flips_total", "baseline_class": "1", "class": "(other)"}, 3.0),
+    ({"__name__": "mlcanary_shadow_copies_total", "outcome": "compared"}, 50.0),
+    ({"__name__": "mlcanary_shadow_copies_total", "outcome": "dropped"}, 2.0),
+    ({"__name__": "mlcanary_shadow_copies_total", "outcome": "timeout"}, 1.0),
+]
+
+
+def test_prometheus_reads_the_shadow_comparisons_of_the_version_pair_in_one_query() -> None:
+    queries: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        query = parse_qs(urlsplit(str(request.url)).query)["query"][0]
+        if "mlcanary_shadow_" in query:
+            queries.append(query)
+            return httpx.Response(200, json=_vector(*SHADOW_ROWS))
+        return httpx.Response(200, json=_answer(query))
+
+    provider = PrometheusProvider("http://prom:9090", transport=httpx.MockTransport(handler))
+    canary = provider.observe(TARGET, NOW).canary
+    provider.close()
+    [query] = queries
+    assert 'version="v2",baseline="v1"' in query
+    assert (canary.shadow_agreed, canary.shadow_disagreed, canary.shadow_lost) == (90, 10, 3)
+    assert canary.shadow_flips == {"1\u2192(other)": 3.0, "3\u21928": 7.0}
+    assert (canary.shadow_measured, canary.shadow_difference_sum) == (0.0, 0.0)  # none yet
+
+
+def test_a_failed_shadow_query_is_missing_data_not_zero() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        query = parse_qs(urlsplit(str(request.url)).query)["query"][0]
+        if "mlcanary_shadow_" in query:
+            return httpx.Response(503, text="overloaded")
+        return httpx.Response(200, json=_answer(query))
+
+    provider = PrometheusProvider("http://prom:9090", transport=httpx.MockTransport(handler))
+    canary = provider.observe(TARGET, NOW).canary
+    provider.close()
+    assert (canary.shadow_agreed, canary.shadow_flips) == (None, None)
+
+
+STABLE_PAGE = """
+mlcanary_shadow_comparisons_total{baseline="v1",model="digits",outcome="agree",version="v2"} 40.0
+mlcanary_shadow_comparisons_total{baseline="v1",model="digits",outcome="disagree",version="v2"} 2.0
+mlcanary_shadow_comparisons_total{baseline="v0",model="digits",outcome="disagree",version="v2"} 9.0
+mlcanary_shadow_flips_total{baseline="v1",baseline_class="4",class="9",model="digits",\
+version="v2"} 2.0
+mlcanary_shadow_copies_total{baseline="v1",model="digits",outcome="failed",version="v2"} 1.0
+"""
+
+
+def test_scrape_counts_the_pairs_comparisons_for_the_canary_from_stables_page() -> None:
+    pages = {"a": METRICS_V1 + STABLE_PAGE, "b": METRICS_V2}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=pages[request.url.host])
+
+    provider = ScrapeProvider(
+        lambda: ["http://a", "http://b"], transport=httpx.MockTransport(handler)
+    )
+    canary = provider.observe(TARGET, NOW).canary
+    provider.close()
+    assert (canary.shadow_agreed, canary.shadow_disagreed, canary.shadow_lost) == (40, 2, 1)
+    assert canary.shadow_flips == {"4\u21929": 2.0}

@@ -256,3 +256,32 @@ def test_a_lost_status_write_is_a_conflicted_tick_that_routes_nothing() -> None:
     assert report.decision is None
     assert len(router.history) == tables
     assert controller.tick().outcome is TickOutcome.DECIDED
+
+
+def test_a_bake_keeps_the_old_stable_served_at_weight_0_until_it_ends() -> None:
+    spec = {**SPEC, "spec": {**SPEC["spec"], "promotion": {"bake": "1m"}}}  # type: ignore[dict-item]
+    clock = Clock()
+    workloads = FakeWorkloads()
+    router = MemoryRouter(RouteTable((Route("v1", "http://127.0.0.1:11000", 100),)))
+    controller = Controller(
+        rollout=ModelRollout.model_validate(spec),
+        router=router,
+        metrics=ScriptedProvider(stream(40, 0.97)),
+        store=MemoryStatusStore(),
+        workloads=workloads,
+        drain=timedelta(0),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    phases = []
+    while True:
+        report = controller.tick()
+        phases.append((report.status.phase, sorted(workloads.served), list(workloads.retired)))
+        if report.settled:
+            break
+        clock.sleep(10)
+    baking = [served for phase, served, retired in phases if phase is Phase.BAKING]
+    assert baking, "the rollout baked"
+    assert all(served == ["v1", "v2"] and not retired for _, served, retired in phases[:-2])
+    assert phases[-1] == (Phase.SUCCEEDED, ["v2"], ["v1"])
+    assert {"v1": 0, "v2": 100} in weights_seen(router)
