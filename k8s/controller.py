@@ -36,6 +36,11 @@ reason, and a Warning Event.
 
 Each step the loop completes (a list, a rollout's tick, a watched change, a round of the loop)
 is marked in ``progress`` (`controller_health`), which the liveness probe reads.
+
+What a rollout's ticks decide is told as Events on its object (`events.EventNotifier`) and to
+the targets of its ``spec.notifications`` (`mlcanary.notify`), their deliveries counted in
+``notifications``, which the controller's /metrics serves. Closing a rollout's senders (its spec
+changed, it was deleted) never waits for them: what they still hold is sent in the background.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
@@ -60,18 +65,22 @@ from mlcanary.k8s import crd
 from mlcanary.k8s.api_objects import custom_object
 from mlcanary.k8s.cluster_rules import cluster_problems
 from mlcanary.k8s.controller_health import LoopProgress
-from mlcanary.k8s.events import EventRecorder
+from mlcanary.k8s.events import EventNotifier, EventRecorder
 from mlcanary.k8s.routers.kind import ApiContext, cluster_router
 from mlcanary.k8s.status_store import ModelRolloutStatusStore
 from mlcanary.k8s.workloads import KubernetesWorkloads
 from mlcanary.metrics.kind import Sources, metrics_provider
+from mlcanary.notify.counts import DeliveryCounts
+from mlcanary.notify.dispatcher import DeliveryRules, dispatcher_for
+from mlcanary.notify.gates import HttpGates
 from mlcanary.rollout.clock import utcnow
 from mlcanary.rollout.controller import Controller, TickOutcome, TickReport
 from mlcanary.rollout.engine import refuse
 from mlcanary.rollout.metrics.base import MetricsProvider
+from mlcanary.rollout.notifications.base import NotifierGroup
 from mlcanary.rollout.routers.base import Router
 from mlcanary.rollout.spec import ModelRollout, SpecError, parse_spec
-from mlcanary.rollout.status import FINISHED, Action
+from mlcanary.rollout.status import FINISHED
 from mlcanary.rollout.store.base import ConflictError
 
 __all__ = [
@@ -96,11 +105,8 @@ logger = logging.getLogger("mlcanary.k8s")
 
 MetricsFactory = Callable[[ModelRollout], MetricsProvider]
 _GONE = 410
-_EVENTS: dict[Action, tuple[Literal["Normal", "Warning"], str]] = {
-    Action.ADVANCE: ("Normal", "Advanced"),
-    Action.PROMOTE: ("Normal", "Promoted"),
-    Action.ROLLBACK: ("Warning", "RolledBack"),
-}
+# A rollout's senders are closed without waiting (see the module's docstring).
+_DELIVERY = DeliveryRules(flush_s=0.0)
 
 
 def prometheus_metrics(rollout: ModelRollout) -> MetricsProvider:
@@ -142,13 +148,15 @@ class RolloutController:
         progress: LoopProgress | None = None,
         identity: str | None = None,
         may_act: Callable[[], bool] = lambda: True,
+        notifications: DeliveryCounts | None = None,
     ) -> None:
         """``drain_s``: how long the loser of a finished rollout keeps its pods after the route
         stopped sending it traffic, for the gateway to apply the change and requests to end.
         ``progress``: its bound must exceed ``watch_timeout_s``, the longest a healthy loop
         waits between two steps. ``identity``: the replica's, in its User-Agent. ``may_act``:
         whether this replica leads (`mlcanary.k8s.leading`); when it turns False no further
-        tick starts and a tick under way writes nothing more (`ModelRolloutStatusStore`)."""
+        tick starts and a tick under way writes nothing more (`ModelRolloutStatusStore`).
+        ``notifications``: where the deliveries of every rollout's notifications are counted."""
         self.progress = progress or LoopProgress()
         if self.progress.stale_after_s <= watch_timeout_s:
             raise ValueError(
@@ -163,6 +171,7 @@ class RolloutController:
         self._may_act = may_act
         self.store = ModelRolloutStatusStore(self._custom, namespace, may_act)
         self.events = EventRecorder(CoreV1Api(api_client), namespace, clock)
+        self.notifications = notifications or DeliveryCounts()
         self._metrics = metrics
         self._clock = clock
         self._sleep = sleep
@@ -186,8 +195,14 @@ class RolloutController:
         context = ApiContext(self._custom, self._apps, self.namespace, rollout.spec)
         return cluster_router(rollout.spec.router.type).build(context)
 
-    def _controller(self, rollout: ModelRollout) -> Controller:
+    def _controller(self, rollout: ModelRollout, uid: str | None) -> Controller:
         router = self._router(rollout)
+        notifier = NotifierGroup(
+            [
+                EventNotifier(self.events, rollout.metadata.name, uid),
+                dispatcher_for(rollout, self.notifications, _DELIVERY),
+            ]
+        )
         return Controller(
             rollout=rollout,
             router=router,
@@ -201,6 +216,8 @@ class RolloutController:
             drain=self._drain,
             clock=self._clock,
             sleep=self._sleep,
+            notifier=notifier,
+            confirm=HttpGates(rollout) if rollout.spec.gates else None,
         )
 
     def observe(self, kind: str, obj: dict[str, Any]) -> None:
@@ -227,7 +244,7 @@ class RolloutController:
             and status.get("retireAt") is None
         )
         try:
-            controller = self._controller(_parse(obj))
+            controller = self._controller(_parse(obj), uid)
         except SpecError as exc:
             if not settled:
                 self._refuse(name, uid, str(exc))
@@ -295,9 +312,6 @@ class RolloutController:
             return None
         interval = managed.controller.rollout.spec.analysis.interval
         managed.due = started + interval
-        if report.decision is not None and report.decision.action in _EVENTS:
-            kind, reason = _EVENTS[report.decision.action]
-            self.events.record(managed.name, managed.uid, kind, reason, report.decision.message)
         self._problem(managed, report.problem)
         if report.settled:
             managed.active = False

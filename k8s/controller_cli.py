@@ -3,7 +3,8 @@
 Mounted by the main CLI as a command function (``app.command("controller")(controller)``).
 Credentials: ``--kubeconfig`` (or ``$KUBECONFIG``) outside a cluster, the pod's service account
 inside one. While it runs (not with ``--once``), ``/healthz`` and ``/readyz`` answer on
-``--health-host``:``--health-port`` for the kubelet's probes (`controller_health`).
+``--health-host``:``--health-port`` for the kubelet's probes (`controller_health`), beside
+``/metrics``, the controller's counters of notifications.
 
 Replicas elect a leader on the Lease ``--lease-name`` (`leading`); ``--identity`` names this
 one (the pod's name, from ``$POD_NAME`` in the rendered Deployment; else host and process id).
@@ -143,10 +144,10 @@ def controller(
         float, typer.Option(min=0, help="Seconds a finished rollout's loser keeps its pods.")
     ] = 10.0,
     health_host: Annotated[
-        str, typer.Option(help="Address of /healthz and /readyz (0.0.0.0 in a pod).")
+        str, typer.Option(help="Address of /healthz, /readyz, /metrics (0.0.0.0 in a pod).")
     ] = "127.0.0.1",
     health_port: Annotated[
-        int, typer.Option(min=1, max=65535, help="Port of /healthz and /readyz.")
+        int, typer.Option(min=1, max=65535, help="Port of /healthz, /readyz and /metrics.")
     ] = HEALTH_PORT,
     stale_after: Annotated[
         float,
@@ -192,7 +193,9 @@ def controller(
         )
         try:
             try:
-                health = HealthServer(progress, health_host, health_port)
+                health = HealthServer(
+                    progress, health_host, health_port, rollouts.notifications.registry
+                )
             except OSError as exc:
                 raise typer.BadParameter(
                     f"cannot listen on {health_host}:{health_port}: {exc.strerror or exc}",

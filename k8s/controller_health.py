@@ -17,7 +17,10 @@ it needs to take over. Kubernetes then has no reason to restart a healthy standb
 update waits for the new replica to be a working candidate before stopping an old one. The
 answer says which role the replica plays: ``ok: leading`` or ``ok: standing by, NAME leads``.
 
-`http.server` in a daemon thread: two fixed answers need no framework, and the probe must not
+``/metrics`` serves the controller's own counters in Prometheus' text format: how each
+notification's delivery ended (`mlcanary.notify.counts`).
+
+`http.server` in a daemon thread: three fixed answers need no framework, and the probe must not
 share the loop's thread, or a stuck loop would also stop the answer that reports it.
 """
 
@@ -31,6 +34,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 __all__ = ["HEALTH_PORT", "STALE_AFTER_S", "HealthServer", "LoopProgress"]
 
@@ -99,18 +104,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         progress = self.server.progress
+        path = self.path.partition("?")[0]
+        if path == "/metrics":
+            body = generate_latest(self.server.metrics)
+            self._send_body(HTTPStatus.OK, body, CONTENT_TYPE_LATEST)
+            return
         checks = {"/healthz": progress.liveness, "/readyz": progress.readiness}
-        check = checks.get(self.path.partition("?")[0])
+        check = checks.get(path)
         if check is None:
-            self._send(HTTPStatus.NOT_FOUND, "not found: /healthz and /readyz are served")
+            message = "not found: /healthz, /readyz and /metrics are served"
+            self._send(HTTPStatus.NOT_FOUND, message)
             return
         ok, message = check()
         self._send(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, message)
 
     def _send(self, status: HTTPStatus, message: str) -> None:
-        body = f"{message}\n".encode()
+        self._send_body(status, f"{message}\n".encode(), "text/plain; charset=utf-8")
+
+    def _send_body(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -122,17 +135,27 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], progress: LoopProgress) -> None:
+    def __init__(
+        self, address: tuple[str, int], progress: LoopProgress, metrics: CollectorRegistry
+    ) -> None:
         self.progress = progress
+        self.metrics = metrics
         super().__init__(address, _Handler)
 
 
 class HealthServer:
-    """``/healthz`` and ``/readyz`` of ``progress`` on ``host:port`` while the block runs; port
-    0 takes a free one (``.port`` says which). Raises OSError when it cannot listen."""
+    """``/healthz`` and ``/readyz`` of ``progress``, and ``/metrics`` of ``metrics``, on
+    ``host:port`` while the block runs; port 0 takes a free one (``.port`` says which). Raises
+    OSError when it cannot listen."""
 
-    def __init__(self, progress: LoopProgress, host: str, port: int) -> None:
-        self._server = _Server((host, port), progress)
+    def __init__(
+        self,
+        progress: LoopProgress,
+        host: str,
+        port: int,
+        metrics: CollectorRegistry | None = None,
+    ) -> None:
+        self._server = _Server((host, port), progress, metrics or CollectorRegistry())
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             # How often it checks for `shutdown`: a stopping controller waits up to this long.

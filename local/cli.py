@@ -98,9 +98,11 @@ def show_tick(report: TickReport) -> None:
         )
     if report.sample is not None:
         c = report.sample.canary
+        s = report.sample.stable
         console.print(
-            f"  samples: canary {c.labeled:.0f} labeled / {c.requests:.0f} requests, "
-            f"stable {report.sample.stable.labeled:.0f} / {report.sample.stable.requests:.0f}",
+            f"  samples: canary {c.labeled:.0f} labeled ({c.pending_labels:.0f} pending) / "
+            f"{c.requests:.0f} requests, stable {s.labeled:.0f} ({s.pending_labels:.0f} pending) "
+            f"/ {s.requests:.0f}",
         )
 
 
@@ -152,6 +154,9 @@ def run(
     finally:
         controller.close()
     console.print(f"[bold]{rollout.metadata.name}: {final.phase.value}[/] — {final.message}")
+    if platform.notifications is not None:
+        for line in platform.notifications.lines(rollout.metadata.name):
+            console.print(f"notifications: {line}")
     raise typer.Exit(int(_EXIT.get(final.phase, ExitCode.ERROR)))
 
 
@@ -179,6 +184,9 @@ def status(
             f"{current.canary_version} {current.weights.canary}%",
         )
         console.print(f"  {current.message}")
+        if current.pending_labels:
+            pending = ", ".join(f"{v} {n:,.0f}" for v, n in current.pending_labels.items())
+            console.print(f"  labels pending this step: {pending}")
         for record in current.history[-5:]:
             console.print(
                 f"  {record.at:%H:%M:%S} {record.action.value:<8} {record.message}",

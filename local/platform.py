@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from mlcanary.local.file_store import FileStatusStore
@@ -20,10 +21,16 @@ from mlcanary.local.router.kind import DEFAULT_ADDRESS, loopback_port
 from mlcanary.local.router.state import RouterFiles
 from mlcanary.local.workloads import LocalWorkloads
 from mlcanary.metrics.kind import Sources, metrics_provider
+from mlcanary.notify.gates import HttpGates
+from mlcanary.notify.kind import UnresolvedUrlError, resolve_url
 from mlcanary.rollout.controller import Controller
 from mlcanary.rollout.platforms import platform_problems
 from mlcanary.rollout.routers.base import RouterUnavailableError
 from mlcanary.rollout.spec import MetricsSpec, ModelRollout, RolloutSpec
+
+if TYPE_CHECKING:
+    from mlcanary.notify.counts import DeliveryCounts
+    from mlcanary.notify.dispatcher import Dispatcher
 
 __all__ = ["LocalPlatform", "local_problems"]
 
@@ -33,13 +40,20 @@ ROUTER = "router"
 def local_problems(spec: RolloutSpec) -> list[tuple[str, str]]:
     """Whether the spec can run on this machine, found before anything starts: the platform
     rules of every mode, and this platform's own: Prometheus, which it starts where the spec
-    says, listens on loopback with an explicit port."""
+    says, listens on loopback with an explicit port; a notification URL read from a variable
+    is set in this environment."""
     problems = platform_problems(spec, "local")
     if spec.metrics.provider == "prometheus" and spec.metrics.address is not None:
         try:
             loopback_port(spec.metrics.address)
         except ValueError as exc:
             problems.append(("spec.metrics.address", str(exc)))
+    for index, target in enumerate(spec.notifications):
+        if target.url_from is not None and target.url_from.env is not None:
+            try:
+                resolve_url(target, os.environ)
+            except UnresolvedUrlError as exc:
+                problems.append((f"spec.notifications[{index}].urlFrom.env", str(exc)))
     return problems
 
 
@@ -49,6 +63,8 @@ class LocalPlatform:
 
     state_dir: Path
     say: Callable[[str], None] = print
+    # How the notifications of the rollouts run from here were delivered (once one runs).
+    notifications: DeliveryCounts | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         # Absolute, because the processes started from here may run in other directories.
@@ -140,7 +156,19 @@ class LocalPlatform:
             store=self.store,
             workloads=workloads,
             timeline=timeline,
+            notifier=self._notifier(rollout),
+            confirm=HttpGates(rollout) if rollout.spec.gates else None,
         )
+
+    def _notifier(self, rollout: ModelRollout) -> Dispatcher:
+        """The spec's notification targets, URLs read from this environment; imported here,
+        so that the commands that only read the state (rollout status) need none of it."""
+        from mlcanary.notify.counts import DeliveryCounts
+        from mlcanary.notify.dispatcher import dispatcher_for
+
+        if self.notifications is None:
+            self.notifications = DeliveryCounts()
+        return dispatcher_for(rollout, self.notifications)
 
     def down(self) -> None:
         for name in self.registry.names():

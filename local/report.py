@@ -289,14 +289,16 @@ def _rollout_markdown(name: str, samples: Sequence[TimelineSample]) -> list[str]
         f"Last sample (+{_seconds(_since(first, last))} s), each version's figures over the step "
         "then current:",
         "",
-        "| version | role | labeled | accuracy or MAE | requests | error rate | p95 (ms) |",
-        "|---|---|--:|--:|--:|--:|--:|",
+        "| version | role | labeled | labels pending | accuracy or MAE | requests | error rate "
+        "| p95 (ms) |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
     for arm in ARM_COLORS:
         snapshot = _arm(last, arm)
         lines.append(
             f"| `{snapshot.version}` | {arm} | {_count(snapshot.labeled)} "
-            f"| {_quality(snapshot)} | {_count(snapshot.requests)} "
+            f"| {_count(snapshot.pending_labels)} | {_quality(snapshot)} "
+            f"| {_count(snapshot.requests)} "
             f"| {_number(snapshot.error_rate, '.4g')} | {_number(snapshot.p95_ms, '.1f')} |"
         )
     lines += [

@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,13 +52,21 @@ class Expected:
     phase: Phase
 
 
-def spec_for_this_machine(path: Path, router: str, prometheus: str, fast: bool) -> ModelRollout:
-    """A spec file with this run's free ports; ``fast`` shortens the analysis interval."""
+def spec_for_this_machine(
+    path: Path,
+    router: str,
+    prometheus: str,
+    fast: bool,
+    analysis: Mapping[str, object] | None = None,
+) -> ModelRollout:
+    """A spec file with this run's free ports; ``fast`` shortens the analysis interval, and
+    `analysis` sets fields of the spec's analysis."""
     document = yaml.safe_load(path.read_text())
     document["spec"]["router"]["address"] = router
     document["spec"]["metrics"]["address"] = prometheus
     if fast:
         document["spec"]["analysis"].update(interval="2s", maxDuration="6m")
+    document["spec"]["analysis"].update(analysis or {})
     return parse_spec(document)
 
 
@@ -93,8 +101,10 @@ def run_rollouts(
     *,
     traffic: Traffic,
     fast: bool = False,
+    analysis: Mapping[str, object] | None = None,
 ) -> int:
-    """Run each rollout to its end; 0 when every one ended as expected, 1 otherwise."""
+    """Run each rollout to its end; 0 when every one ended as expected, 1 otherwise.
+    `analysis` sets fields of every spec's analysis (a labelDelay to match the traffic's)."""
     workdir.mkdir(parents=True, exist_ok=True)
     state = workdir / "state"
     shutil.rmtree(state, ignore_errors=True)
@@ -106,7 +116,7 @@ def run_rollouts(
     outcomes: dict[str, Phase] = {}
     wanted = {}
     try:
-        first = spec_for_this_machine(rollouts[0].spec, router, prometheus, fast)
+        first = spec_for_this_machine(rollouts[0].spec, router, prometheus, fast, analysis)
         console.rule(
             f"start the platform: stable {first.spec.model}:{first.spec.stable.version}, "
             "router, Prometheus"
@@ -117,7 +127,7 @@ def run_rollouts(
                 rollout = (
                     first
                     if index == 0
-                    else spec_for_this_machine(expected.spec, router, prometheus, fast)
+                    else spec_for_this_machine(expected.spec, router, prometheus, fast, analysis)
                 )
                 spec = rollout.spec
                 console.rule(

@@ -47,16 +47,30 @@ class DeliveryCounts:
     def retried(self, rollout: str, target: str, kind: str) -> None:
         self._retries.labels(rollout, target, kind).inc()
 
-    def outcomes(self, rollout: str, target: str) -> dict[str, int]:
-        """How many ended each way, and the retries, for one target."""
-        found = {outcome: 0 for outcome in (*OUTCOMES, "retries")}
+    def _by_target(self, rollout: str) -> dict[tuple[str, str], dict[str, int]]:
+        found: dict[tuple[str, str], dict[str, int]] = {}
         for metric in self.registry.collect():
             for sample in metric.samples:
                 labels = sample.labels
-                if not sample.name.endswith("_total"):
+                if not sample.name.endswith("_total") or labels.get("rollout") != rollout:
                     continue
-                if (labels.get("rollout"), labels.get("target")) != (rollout, target):
-                    continue
-                key = labels.get("outcome", "retries")
-                found[key] += int(sample.value)
+                key = (labels["target"], labels["type"])
+                counts = found.setdefault(key, dict.fromkeys((*OUTCOMES, "retries"), 0))
+                counts[labels.get("outcome", "retries")] += int(sample.value)
         return found
+
+    def outcomes(self, rollout: str, target: str) -> dict[str, int]:
+        """How many ended each way, and the retries, for one target."""
+        for (label, _), counts in self._by_target(rollout).items():
+            if label == target:
+                return counts
+        return dict.fromkeys((*OUTCOMES, "retries"), 0)
+
+    def lines(self, rollout: str) -> list[str]:
+        """One line per target that was sent something, for the end of a run."""
+        return [
+            f"{target} ({kind}): "
+            + ", ".join(f"{counts[outcome]} {outcome}" for outcome in OUTCOMES)
+            + f", {counts['retries']} retried"
+            for (target, kind), counts in sorted(self._by_target(rollout).items())
+        ]

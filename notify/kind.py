@@ -78,14 +78,14 @@ def resolve_url(target: NotificationTarget, env: Mapping[str, str]) -> str:
         assert ref is not None
         name = ref.env_name
         where = (
-            f"urlFrom.secretKeyRef {ref.name}/{ref.key} is read from {name}, "
-            "which `mlcanary k8s render` sets from the Secret"
+            f"urlFrom.secretKeyRef {ref.name}/{ref.key} reaches the controller as {name} "
+            "(from the Deployment `mlcanary k8s render` writes)"
         )
     value = env.get(name, "")
     if not value:
-        raise UnresolvedUrlError(f"{where}, and it is not set in the controller's environment")
+        raise UnresolvedUrlError(f"{where}, which is not set")
     if not value.startswith(("http://", "https://")):
-        raise UnresolvedUrlError(f"{where}, and its value is not an http(s) URL")
+        raise UnresolvedUrlError(f"{where}, whose value is not an http(s) URL")
     return value
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from mlcanary.k8s import crd
 from mlcanary.k8s.cluster_rules import cluster_problems
-from mlcanary.k8s.render.controller import controller_objects
+from mlcanary.k8s.render.controller import controller_objects, notification_env
 from mlcanary.k8s.render.errors import InvalidManifestError, RenderError
 from mlcanary.k8s.render.ledger import ledger_objects
 from mlcanary.k8s.render.monitoring import prometheus_rule, service_monitor
@@ -69,7 +69,7 @@ def render(
     )
     objects: list[dict[str, Any]] = [
         crd.crd(),
-        *controller_objects(namespace, controller_image, router.name),
+        *controller_objects(namespace, controller_image, router.name, notification_env(rollout)),
     ]
     if options.ledger_url is None:
         objects += ledger_objects(model, namespace)

@@ -16,10 +16,18 @@ command's dependencies only when that command runs, so the controller pays for n
 probes ask
 `mlcanary.k8s.controller_health`: liveness restarts a loop that stopped moving, readiness says
 it has listed the rollouts.
+
+The Secret keys the rollout's notifications name (``urlFrom.secretKeyRef``) reach the controller
+as environment variables (`notification_env`), through the kubelet: the controller's Role
+grants nothing on Secrets. Each is optional, so a Secret not yet created keeps no controller
+from starting: the target it feeds drops its notifications, counted and logged with the reason.
+The Deployment is one per namespace, so it carries the Secrets of the rollout it was rendered
+with.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mlcanary.k8s import naming, rbac
@@ -30,8 +38,9 @@ from mlcanary.k8s.render.security import (
     pod_security_context,
     scratch_env,
 )
+from mlcanary.rollout.spec import ModelRollout
 
-__all__ = ["controller_deployment", "controller_objects"]
+__all__ = ["controller_deployment", "controller_objects", "notification_env"]
 
 _REPLICAS = 2  # a leader and a standby
 _HEALTH_PORT_NAME = "health"
@@ -46,7 +55,26 @@ def _probe(path: str, period_s: int, failures: int) -> dict[str, Any]:
     }
 
 
-def controller_deployment(namespace: str, image: str) -> dict[str, Any]:
+def notification_env(rollout: ModelRollout) -> list[dict[str, Any]]:
+    """The variables that hand the controller the Secret keys of the rollout's notifications,
+    under the names it reads them by (`SecretKeyRef.env_name`)."""
+    refs = {
+        target.url_from.secret_key_ref
+        for target in rollout.spec.notifications
+        if target.url_from is not None and target.url_from.secret_key_ref is not None
+    }
+    return [
+        {
+            "name": ref.env_name,
+            "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key, "optional": True}},
+        }
+        for ref in sorted(refs, key=lambda ref: ref.env_name)
+    ]
+
+
+def controller_deployment(
+    namespace: str, image: str, env: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
     selector = {"app.kubernetes.io/name": naming.CONTROLLER}
     labels = {**selector, "app.kubernetes.io/part-of": naming.PART_OF}
     return {
@@ -107,6 +135,7 @@ def controller_deployment(namespace: str, image: str) -> dict[str, Any]:
                                     "name": "POD_NAME",
                                     "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
                                 },
+                                *env,
                             ],
                             "resources": {
                                 "requests": {"cpu": "50m", "memory": "128Mi"},
@@ -125,10 +154,12 @@ def controller_deployment(namespace: str, image: str) -> dict[str, Any]:
     }
 
 
-def controller_objects(namespace: str, image: str, router: str) -> list[dict[str, Any]]:
+def controller_objects(
+    namespace: str, image: str, router: str, env: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
     return [
         rbac.service_account(namespace),
         rbac.role(namespace, router),
         rbac.role_binding(namespace),
-        controller_deployment(namespace, image),
+        controller_deployment(namespace, image, env),
     ]

@@ -35,6 +35,7 @@ def test_a_good_canary_is_promoted_10_then_100_through_the_httproute(cluster: Cl
     ]
     assert outcome.replicas["v1"] == 0  # the old stable is retired
     assert [(kind, reason) for kind, reason, _ in outcome.events] == [
+        ("Normal", "Started"),
         ("Normal", "Advanced"),
         ("Normal", "Promoted"),
     ]

@@ -69,7 +69,7 @@ def test_alive_from_the_start_ready_once_listed_and_kept_alive_by_the_loop(
             # Far past the bound: only a step the loop takes after this makes it healthy again.
             clock.now += 10 * STALE_AFTER_S
             scenarios.wait_for(lambda: _get(health.port, "/healthz") == (200, "ok\n"))
-        assert _get(health.port, "/metrics")[0] == 404
+        assert _get(health.port, "/nothing")[0] == 404
     assert failures == []
 
 

@@ -47,12 +47,15 @@ def test_a_bad_spec_exits_2_naming_the_field(trained, tmp_path, changes, message
 
 
 def test_status_and_commands(tmp_path: Path) -> None:
-    FileStatusStore(tmp_path / "rollouts").save(
-        "digits-v2", RolloutStatus(phase=Phase.PROGRESSING, message="holding"), None
+    status = RolloutStatus(
+        phase=Phase.PROGRESSING, message="holding", pending_labels={"v1": 1200, "v2": 130}
     )
+    FileStatusStore(tmp_path / "rollouts").save("digits-v2", status, None)
     shown = runner.invoke(app, ["rollout", "status", "--json", "--state-dir", str(tmp_path)])
     assert shown.exit_code == 0
     assert json.loads(shown.output)["digits-v2"]["phase"] == "Progressing"
+    plain = runner.invoke(app, ["rollout", "status", "--state-dir", str(tmp_path)])
+    assert "labels pending this step: v1 1,200, v2 130" in plain.output
     paused = runner.invoke(app, ["rollout", "pause", "digits-v2", "--state-dir", str(tmp_path)])
     assert paused.exit_code == 0
     request = FileStatusStore(tmp_path / "rollouts").take_command("digits-v2")

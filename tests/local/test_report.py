@@ -254,12 +254,14 @@ def test_report_markdown_holds_decisions_phases_and_figures(tmp_path: Path, time
 
     # Each version's figures at its rollout's last sample.
     assert (
-        _table_row(promotion, "`v2`") == "| `v2` | canary | 688 | 0.9636 | 4,411 | 0.0005 | 45.8 |"
+        _table_row(promotion, "`v2`")
+        == "| `v2` | canary | 688 | 0 | 0.9636 | 4,411 | 0.0005 | 45.8 |"
     )
-    assert _table_row(promotion, "`v1`") == "| `v1` | stable | 0 | n/a | 0 | n/a | n/a |"
-    assert _table_row(rollback, "`v3`") == "| `v3` | canary | 287 | 0.8712 | 446 | 0 | 34.9 |"
+    assert _table_row(promotion, "`v1`") == "| `v1` | stable | 0 | 0 | n/a | 0 | n/a | n/a |"
+    assert _table_row(rollback, "`v3`") == "| `v3` | canary | 287 | 0 | 0.8712 | 446 | 0 | 34.9 |"
     assert (
-        _table_row(rollback, "`v1`") == "| `v1` | stable | 652 | 0.9340 | 4,031 | 0.0002 | 38.8 |"
+        _table_row(rollback, "`v1`")
+        == "| `v1` | stable | 652 | 0 | 0.9340 | 4,031 | 0.0002 | 38.8 |"
     )
     assert markdown.index("## digits-v2") < markdown.index("## digits-v3")
     assert f"]({PLOT_NAME})" in markdown.split("## Plot", 1)[1]

@@ -70,6 +70,19 @@ CASES = {
     "unknown-field": (_spec(surprise=1), "spec.surprise: Extra inputs are not permitted"),
     "bad-steps": (_spec(steps=[50, 10]), "spec.steps: must be strictly increasing"),
     "missing-version": (_spec(canary={"version": "v404"}), "spec.canary.version"),
+    "notification-secret": (
+        _spec(
+            notifications=[
+                {"type": "slack", "urlFrom": {"secretKeyRef": {"name": "a", "key": "b"}}}
+            ]
+        ),
+        "spec.notifications[0].urlFrom.secretKeyRef: a Secret is read in a cluster only",
+    ),
+    "notification-variable-unset": (
+        _spec(notifications=[{"type": "slack", "urlFrom": {"env": "MLCANARY_TEST_UNSET_URL"}}]),
+        "spec.notifications[0].urlFrom.env: urlFrom.env names MLCANARY_TEST_UNSET_URL, which is "
+        "not set",
+    ),
     "wrong-task": (
         _spec(analysis__accuracy=None, analysis__error={"metric": "mae"}),
         "spec.analysis.error: the model is a classifier",

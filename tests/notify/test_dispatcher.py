@@ -278,7 +278,9 @@ def test_a_url_that_cannot_be_read_drops_each_notification_and_says_why(
     notifier.close()
     assert outcomes(counts, 0)["dropped"] == outcomes(counts, 1)["dropped"] == 1
     assert "urlFrom.env names NOT_SET_ANYWHERE" in caplog.text
-    assert "urlFrom.secretKeyRef alerts/slack is read from NOTIFY_ALERTS_SLACK_" in caplog.text
+    assert "urlFrom.secretKeyRef alerts/slack reaches the controller as NOTIFY_ALERTS_SLACK_" in (
+        caplog.text
+    )
 
 
 def test_the_counters_are_prometheus_text_without_the_url(receiver: Receiver) -> None:
