@@ -130,7 +130,7 @@ def contenders(port: int) -> list[Contender]:
     ]
 
 
-def _pinned(command: list[str], cpu: int | None) -> list[str]:
+def pinned(command: list[str], cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu), *command] if cpu is not None else command
 
 
@@ -139,7 +139,7 @@ def serving(contender: Contender, cpu: int | None, body: bytes, log: Path) -> It
     env = {**os.environ, "MLCANARY_MODEL": MODEL, "MLCANARY_WORKERS": "1", **contender.env}
     with log.open("ab") as out:
         process = subprocess.Popen(
-            _pinned(contender.command, cpu),
+            pinned(contender.command, cpu),
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -170,6 +170,23 @@ def serving(contender: Contender, cpu: int | None, body: bytes, log: Path) -> It
         stop_server(process)
 
 
+def wrk_post(directory: Path) -> tuple[bytes, Path]:
+    """One digits row as a /predict body, and the wrk script that posts it."""
+    body = orjson.dumps({"instances": [orjson.loads(digits_rows()[0].body)["instances"][0]]})
+    script = directory / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [=[{body.decode()}]=]\n"
+    )
+    return body, script
+
+
+def cpu_split() -> tuple[int | None, int | None]:
+    """The CPU of the servers and the CPU of wrk, when there are two to pin to."""
+    cpus = os.cpu_count() or 1
+    return (0, 1) if cpus >= 2 and shutil.which("taskset") else (None, None)
+
+
 _UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
@@ -189,7 +206,7 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int, cpu: int | N
         str(script),
         f"{url}/predict",
     ]
-    out = subprocess.run(_pinned(command, cpu), capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(pinned(command, cpu), capture_output=True, text=True, check=True).stdout
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(
@@ -216,15 +233,9 @@ def main() -> int:
         print("wrk is not installed: run `make system-deps` (Debian package wrk)", file=sys.stderr)
         return 2
     train_reference_versions(["v1"])
-    body = orjson.dumps({"instances": [orjson.loads(digits_rows()[0].body)["instances"][0]]})
     workdir = Path(tempfile.mkdtemp(prefix="mlcanary-bench-"))
-    script = workdir / "post.lua"
-    script.write_text(
-        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = [=[{body.decode()}]=]\n"
-    )
-    cpus = os.cpu_count() or 1
-    server_cpu, load_cpu = (0, 1) if cpus >= 2 and shutil.which("taskset") else (None, None)
+    body, script = wrk_post(workdir)
+    server_cpu, load_cpu = cpu_split()
     results: dict[str, list[Measurement]] = {}
     for round_number in range(args.rounds):
         for contender in contenders(free_port()):
@@ -245,8 +256,22 @@ def main() -> int:
                 f"p99 {measured.p99_ms:6.1f} ms",
                 flush=True,
             )
-    summary = {name: _median(runs) for name, runs in results.items()}
+    summary = {name: median(runs) for name, runs in results.items()}
     _print_summary(summary, args, server_cpu)
+    write_results(args, summary, results, pinned=server_cpu is not None)
+    return 0
+
+
+def write_results(
+    args: argparse.Namespace,
+    summary: dict[str, Measurement],
+    results: dict[str, list[Measurement]],
+    *,
+    pinned: bool,
+    **extra: object,
+) -> None:
+    """The run's settings, medians and every measurement as JSON at ``args.output``, with what
+    a benchmark adds of its own (``extra``)."""
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(
         json.dumps(
@@ -255,18 +280,18 @@ def main() -> int:
                 "connections": args.connections,
                 "duration_s": args.duration,
                 "rounds": args.rounds,
-                "pinned": server_cpu is not None,
+                "pinned": pinned,
                 "median": {k: asdict(v) for k, v in summary.items()},
+                **extra,
                 "runs": {k: [asdict(m) for m in v] for k, v in results.items()},
             },
             indent=2,
         )
     )
     print(f"\nwritten to {args.output}")
-    return 0
 
 
-def _median(runs: list[Measurement]) -> Measurement:
+def median(runs: list[Measurement]) -> Measurement:
     ordered = sorted(runs, key=lambda m: m.requests_per_s)
     return ordered[len(ordered) // 2]
 
