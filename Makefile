@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install system-deps docker-daemon lint typecheck test demo bench-serving bench-decisions bench-gpu bench-capacity clean
+.PHONY: install system-deps docker-daemon lint typecheck test demo bench-serving bench-router bench-decisions bench-gpu bench-capacity bench-models example-diabetes example-tabular example-torch clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ demo: install system-deps
 bench-serving: install system-deps
 	$(PY) -m benchmarks.serving_throughput
 
+bench-router: install system-deps
+	$(PY) -m benchmarks.router_overhead
+
 bench-decisions: install
 	$(PY) -m benchmarks.decision_quality
 
@@ -48,6 +51,19 @@ bench-gpu: install
 
 bench-capacity: install
 	$(PY) -m benchmarks.capacity_digits
+
+bench-models: install
+	$(PY) -m benchmarks.model_formats
+
+# Users' models, one command each (examples/README.md).
+example-diabetes: install system-deps
+	$(PY) examples/diabetes/run.py
+
+example-tabular: install
+	$(PY) examples/tabular/run.py
+
+example-torch: install
+	$(PY) examples/torch_net/run.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache reports
