@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from mlcanary.local.file_store import FileStatusStore
+from mlcanary.local.mirror import LocalMirror
 from mlcanary.local.processes import ProcessRegistry, ProcessStartError
 from mlcanary.local.prometheus import prometheus_available, start_prometheus, write_targets
 from mlcanary.local.router.admin import LocalRouter
@@ -78,6 +79,15 @@ class LocalPlatform:
     def store(self) -> FileStatusStore:
         return FileStatusStore(self.state_dir / "rollouts")
 
+    @property
+    def shadow_dir(self) -> Path:
+        """Where the mirror files are: every server of the platform reads its model's, so a
+        stable version started before a rollout with a shadow step copies all the same."""
+        return self.state_dir / "shadow"
+
+    def workloads(self, on_change: Callable[[], None] | None = None) -> LocalWorkloads:
+        return LocalWorkloads(self.registry, on_change=on_change, shadow_dir=self.shadow_dir)
+
     def router_address(self, rollout: ModelRollout) -> str:
         return rollout.spec.router.address or DEFAULT_ADDRESS
 
@@ -97,7 +107,7 @@ class LocalPlatform:
                 "--state-dir", str(self.state_dir), "--listen", urlsplit(address).netloc,
             ]  # fmt: skip
             if not files.table.exists():
-                stable_url = LocalWorkloads(self.registry).ensure(model, stable_version)
+                stable_url = self.workloads().ensure(model, stable_version)
                 command += ["--route", f"{stable_version}={stable_url}=100"]
             self.say(f"starting the local router on {address}")
             try:
@@ -138,11 +148,9 @@ class LocalPlatform:
                 loopback_port(metrics_spec.address),
                 {"services": "/metrics", "router": "/-/metrics"},
             )
-            workloads = LocalWorkloads(
-                self.registry, on_change=lambda: self._scrape_targets(router_address)
-            )
+            workloads = self.workloads(on_change=lambda: self._scrape_targets(router_address))
         else:
-            workloads = LocalWorkloads(self.registry)
+            workloads = self.workloads()
         metrics = metrics_provider(metrics_spec, Sources(workloads.urls))
         router = self.ensure_router(router_address, spec.model, spec.stable.version)
         for version in (spec.stable.version, spec.canary.version):
@@ -158,6 +166,7 @@ class LocalPlatform:
             timeline=timeline,
             notifier=self._notifier(rollout),
             confirm=HttpGates(rollout) if rollout.spec.gates else None,
+            mirror=LocalMirror(self.shadow_dir),
         )
 
     def _notifier(self, rollout: ModelRollout) -> Dispatcher:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from mlcanary.local.processes import ProcessRegistry, ProcessStartError
 from mlcanary.rollout.workloads import WorkloadNotReadyError
 from mlcanary.serving.launcher import free_port
+from mlcanary.settings import env_name
 
 __all__ = ["LocalWorkloads"]
 
@@ -20,12 +22,15 @@ class LocalWorkloads:
         workers: int = 1,
         timeout_s: float = 180,
         on_change: Callable[[], None] | None = None,
+        shadow_dir: Path | None = None,
     ) -> None:
-        """`on_change` runs after a version starts or stops (to update scrape targets)."""
+        """`on_change` runs after a version starts or stops (to update scrape targets);
+        `shadow_dir` is where the servers read whether to copy requests to a canary."""
         self._registry = registry
         self._workers = workers
         self._timeout_s = timeout_s
         self._on_change = on_change
+        self._shadow_dir = shadow_dir
 
     @staticmethod
     def process_name(model: str, version: str) -> str:
@@ -41,13 +46,16 @@ class LocalWorkloads:
             sys.executable, "-m", "mlcanary.cli", "serve", "--model", f"{model}:{version}",
             "--port", str(port), "--workers", str(self._workers),
         ]  # fmt: skip
+        env = dict(os.environ)
+        if self._shadow_dir is not None:
+            env[env_name("shadow_dir")] = str(self._shadow_dir)
         try:
             started = self._registry.ensure(
                 name,
                 command,
                 f"http://127.0.0.1:{port}",
                 "/readyz",
-                env=dict(os.environ),
+                env=env,
                 timeout_s=self._timeout_s,
             )
         except ProcessStartError as exc:
