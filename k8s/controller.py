@@ -66,6 +66,7 @@ from mlcanary.k8s.api_objects import custom_object
 from mlcanary.k8s.cluster_rules import cluster_problems
 from mlcanary.k8s.controller_health import LoopProgress
 from mlcanary.k8s.events import EventNotifier, EventRecorder
+from mlcanary.k8s.mirror import KubernetesMirror
 from mlcanary.k8s.routers.kind import ApiContext, cluster_router
 from mlcanary.k8s.status_store import ModelRolloutStatusStore
 from mlcanary.k8s.workloads import KubernetesWorkloads
@@ -171,6 +172,7 @@ class RolloutController:
         self._may_act = may_act
         self.store = ModelRolloutStatusStore(self._custom, namespace, may_act)
         self.events = EventRecorder(CoreV1Api(api_client), namespace, clock)
+        self.mirror = KubernetesMirror(CoreV1Api(api_client), namespace)
         self.notifications = notifications or DeliveryCounts()
         self._metrics = metrics
         self._clock = clock
@@ -218,6 +220,7 @@ class RolloutController:
             sleep=self._sleep,
             notifier=notifier,
             confirm=HttpGates(rollout) if rollout.spec.gates else None,
+            mirror=self.mirror,
         )
 
     def observe(self, kind: str, obj: dict[str, Any]) -> None:

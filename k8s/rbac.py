@@ -19,6 +19,7 @@ from mlcanary.k8s.routers.kind import Permission, cluster_router
 
 __all__ = [
     "CONTROLLER_PERMISSIONS",
+    "SHADOW_PERMISSIONS",
     "Permission",
     "permissions_for",
     "role",
@@ -43,9 +44,17 @@ CONTROLLER_PERMISSIONS: tuple[Permission, ...] = (
 )
 
 
-def permissions_for(router: str) -> list[Permission]:
-    """What the controller needs for rollouts routed by ``router`` (a cluster router's name)."""
-    return [*CONTROLLER_PERMISSIONS, *cluster_router(router).permissions]
+# Tell the stable servers what to copy during a shadow step (`mlcanary.k8s.mirror`): read the
+# model's mirror ConfigMap, which the manifests create, and patch its data. Granted only where a
+# rendered spec has a shadow step.
+SHADOW_PERMISSIONS: tuple[Permission, ...] = (Permission("", "configmaps", ("get", "patch")),)
+
+
+def permissions_for(router: str, *, shadow: bool = False) -> list[Permission]:
+    """What the controller needs for rollouts routed by ``router`` (a cluster router's name),
+    with ``shadow`` steps or without."""
+    extra = SHADOW_PERMISSIONS if shadow else ()
+    return [*CONTROLLER_PERMISSIONS, *cluster_router(router).permissions, *extra]
 
 
 def _rules(permissions: Iterable[Permission]) -> list[dict[str, Any]]:
@@ -70,12 +79,12 @@ def service_account(namespace: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(namespace)}
 
 
-def role(namespace: str, router: str) -> dict[str, Any]:
+def role(namespace: str, router: str, *, shadow: bool = False) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": _metadata(namespace),
-        "rules": _rules(permissions_for(router)),
+        "rules": _rules(permissions_for(router, shadow=shadow)),
     }
 
 

@@ -14,6 +14,7 @@ from mlcanary.k8s.cluster_rules import cluster_problems
 from mlcanary.k8s.render.controller import controller_objects, notification_env
 from mlcanary.k8s.render.errors import InvalidManifestError, RenderError
 from mlcanary.k8s.render.ledger import ledger_objects
+from mlcanary.k8s.render.mirror import config_map, has_shadow
 from mlcanary.k8s.render.monitoring import prometheus_rule, service_monitor
 from mlcanary.k8s.render.options import RenderOptions
 from mlcanary.k8s.render.workloads import autoscaler, deployment, service
@@ -67,12 +68,17 @@ def render(
     controller_image = options.controller_image or version_image(
         model, stable, gpu=gpu, repository=options.image_repo
     )
+    shadow = has_shadow(spec)
     objects: list[dict[str, Any]] = [
         crd.crd(),
-        *controller_objects(namespace, controller_image, router.name, notification_env(rollout)),
+        *controller_objects(
+            namespace, controller_image, router.name, notification_env(rollout), shadow=shadow
+        ),
     ]
     if options.ledger_url is None:
         objects += ledger_objects(model, namespace)
+    if shadow:
+        objects.append(config_map(model, namespace))
     # A router that carries the split in replica counts owns them, so no autoscaler may change
     # them: all of its total on stable until the controller moves the first step, none on the
     # canary. Otherwise the autoscaler owns them and the manifests name none.
@@ -80,7 +86,13 @@ def render(
     for version, replicas in ((stable, total), (canary, 0 if total is not None else None)):
         objects.append(
             deployment(
-                model, version, namespace=namespace, gpu=gpu, options=options, replicas=replicas
+                model,
+                version,
+                namespace=namespace,
+                gpu=gpu,
+                options=options,
+                replicas=replicas,
+                shadow=shadow,
             )
         )
         objects.append(service(model, version, namespace=namespace))

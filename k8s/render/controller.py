@@ -155,11 +155,17 @@ def controller_deployment(
 
 
 def controller_objects(
-    namespace: str, image: str, router: str, env: Sequence[dict[str, Any]] = ()
+    namespace: str,
+    image: str,
+    router: str,
+    env: Sequence[dict[str, Any]] = (),
+    *,
+    shadow: bool = False,
 ) -> list[dict[str, Any]]:
+    """``shadow``: the Role also lets the controller write the mirror ConfigMap."""
     return [
         rbac.service_account(namespace),
-        rbac.role(namespace, router),
+        rbac.role(namespace, router, shadow=shadow),
         rbac.role_binding(namespace),
         controller_deployment(namespace, image, env),
     ]

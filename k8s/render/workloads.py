@@ -32,6 +32,7 @@ from typing import Any
 
 from mlcanary.k8s import naming
 from mlcanary.k8s.render.ledger import ledger_url
+from mlcanary.k8s.render.mirror import mirror_env, mirror_mount, mirror_volume
 from mlcanary.k8s.render.options import RenderOptions
 from mlcanary.k8s.render.security import SCRATCH, container_security_context, pod_security_context
 from mlcanary.serving.image.names import version_image
@@ -104,9 +105,10 @@ def _probe(path: str, period_s: int, failures: int) -> dict[str, Any]:
 
 
 def _container(
-    model: str, version: str, gpu: bool, options: RenderOptions, namespace: str
+    model: str, version: str, gpu: bool, options: RenderOptions, namespace: str, *, shadow: bool
 ) -> dict[str, Any]:
     ledger = options.ledger_url or ledger_url(model, namespace)
+    mounts = [{"name": "tmp", "mountPath": SCRATCH}]
     return {
         "name": "server",
         "image": version_image(model, version, gpu=gpu, repository=options.image_repo),
@@ -118,7 +120,7 @@ def _container(
                 "protocol": "TCP",
             }
         ],
-        "env": _env(model, version, gpu, ledger),
+        "env": _env(model, version, gpu, ledger) + ([mirror_env()] if shadow else []),
         "resources": _resources(gpu, options),
         # Loading a torch model (and CUDA) can take a while: the startup probe holds the others
         # back for up to 5 minutes instead of letting liveness kill a pod that is still loading.
@@ -127,7 +129,7 @@ def _container(
         "livenessProbe": _probe("/livez", 10, 3),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_S}}},
         "securityContext": container_security_context(),
-        "volumeMounts": [{"name": "tmp", "mountPath": SCRATCH}],
+        "volumeMounts": mounts + ([mirror_mount()] if shadow else []),
     }
 
 
@@ -147,16 +149,18 @@ def deployment(
     gpu: bool,
     options: RenderOptions,
     replicas: int | None,
+    shadow: bool = False,
 ) -> dict[str, Any]:
     """``replicas`` None leaves the count to the autoscaler (a fixed count in the manifest would
-    reset it at every apply)."""
+    reset it at every apply). ``shadow``: the pods read the model's mirror ConfigMap
+    (`mirror`), for a rollout with a shadow step."""
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": TERMINATION_GRACE_S,
         "securityContext": pod_security_context(),
-        "containers": [_container(model, version, gpu, options, namespace)],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "containers": [_container(model, version, gpu, options, namespace, shadow=shadow)],
+        "volumes": [{"name": "tmp", "emptyDir": {}}] + ([mirror_volume(model)] if shadow else []),
         **(_gpu_placement() if gpu else {}),
     }
     spec: dict[str, Any] = {

@@ -379,7 +379,7 @@ def test_the_snapshot_sums_up_the_comparison():
 # The run loop
 
 
-def _shadow_stream(ticks: int, disagreeing: float) -> list[tuple[ArmCounters, ArmCounters]]:
+def shadow_stream(ticks: int, disagreeing: float) -> list[tuple[ArmCounters, ArmCounters]]:
     """Stable serves everything; the canary answers as many copies, compared as they come."""
     script = []
     for t in range(1, ticks + 1):
@@ -416,7 +416,7 @@ def _controller(script: list[tuple[ArmCounters, ArmCounters]], mirror: MemoryMir
 
 def test_the_controller_mirrors_during_the_shadow_step_only_then_weighs_in_the_canary():
     mirror = MemoryMirror()
-    controller = _controller(_shadow_stream(60, 0.0), mirror)
+    controller = _controller(shadow_stream(60, 0.0), mirror)
     final = controller.run()
     assert final.phase is Phase.SUCCEEDED
     router = controller.router
@@ -433,7 +433,7 @@ def test_the_controller_mirrors_during_the_shadow_step_only_then_weighs_in_the_c
 
 def test_a_rollback_in_the_shadow_step_stops_the_copies_and_never_routed_a_client():
     mirror = MemoryMirror()
-    controller = _controller(_shadow_stream(60, 0.6), mirror)
+    controller = _controller(shadow_stream(60, 0.6), mirror)
     final = controller.run()
     assert final.phase is Phase.ROLLED_BACK
     assert "agreement" in final.message
@@ -446,7 +446,7 @@ def test_a_rollback_in_the_shadow_step_stops_the_copies_and_never_routed_a_clien
 def test_a_mirror_that_cannot_be_set_is_reported_and_the_step_holds():
     mirror = MemoryMirror()
     mirror.available = False
-    controller = _controller(_shadow_stream(3, 0.0), mirror)
+    controller = _controller(shadow_stream(3, 0.0), mirror)
     reports = [controller.tick() for _ in range(2)]
     assert all("mirror unavailable" in (report.problem or "") for report in reports)
     assert reports[-1].status.weights == Weights(stable=100, canary=0)

@@ -40,6 +40,7 @@ class ResourceType:
 RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("apps", ("v1",), "deployments", "Deployment", has_scale=True, default_replicas=1),
     ResourceType("", ("v1",), "services", "Service", tracks_generation=False),
+    ResourceType("", ("v1",), "configmaps", "ConfigMap", has_status=False, tracks_generation=False),
     ResourceType("", ("v1",), "events", "Event", has_status=False, tracks_generation=False),
     ResourceType("events.k8s.io", ("v1",), "events", "Event", False, False),
     ResourceType("gateway.networking.k8s.io", ("v1",), "httproutes", "HTTPRoute"),
