@@ -52,7 +52,7 @@ LazyGroup.lazy = {
     "gpu": LazyCommand("mlcanary.gpu.cli:gpu_app", "GPUs visible through NVML (nvidia-ml-py)."),
     "build": LazyCommand(
         "mlcanary.serving.image.cli:build_command",
-        "Build a Bento for one model version and a container image from it.",
+        "Build a model version's container image, its Bento inside, or the controller's.",
         "serve",
     ),
     "bench": LazyCommand(

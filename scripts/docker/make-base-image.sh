@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Makes a Debian bookworm base image with Python 3.11 from debootstrap, for machines that reach
 # no image registry. The rootfs is kept as a tarball, so later runs only `docker import` it.
+# Like Debian's own slim images it holds no manual pages, documentation (the copyright files
+# stay) or translations, and dpkg is told to leave them out of later installs: about 50 MB.
 #
 # Usage: scripts/docker/make-base-image.sh [TAG]     (as root; default tag below)
 # Env:   MLCANARY_IMAGE_CACHE (default ~/.cache/mlcanary), DEBIAN_MIRROR (default: the first
 #        deb.debian.org-style URI of this machine's apt sources, else deb.debian.org).
 set -euo pipefail
 
-tag="${1:-mlcanary/debian-python:bookworm}"
+tag="${1:-mlcanary/debian-python:bookworm-slim}"
 docker=/usr/bin/docker
 cache="${MLCANARY_IMAGE_CACHE:-$HOME/.cache/mlcanary}"
-tarball="$cache/debian-bookworm-python.tar"
+tarball="$cache/debian-bookworm-python-slim.tar"
 
 if "$docker" image inspect "$tag" >/dev/null 2>&1; then
     echo "$tag"
@@ -43,6 +45,19 @@ if [ ! -s "$tarball" ]; then
     debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
         bookworm "$rootfs" "$mirror" >&2
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    cat >"$rootfs/etc/dpkg/dpkg.cfg.d/slim" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+EOF
+    find "$rootfs/usr/share/doc" -type f ! -name copyright -delete
+    find "$rootfs/usr/share/doc" -type l -delete
+    find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias \
+        -exec rm -rf {} +
+    rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
     mkdir -p "$cache"
     tar -C "$rootfs" --numeric-owner -cf "$tarball.partial" .
     mv "$tarball.partial" "$tarball"

@@ -8,6 +8,12 @@ non-root user on a read-only root filesystem, and builds on any base image given
 one made locally without a registry. Everything that can be refused (the version, the names,
 the daemon) is checked before anything is built, and the image is tagged only once the build
 has succeeded, so a failure leaves no half-built tag behind.
+
+Each image installs what its job needs and nothing else: a version's image the ``serve`` extra
+with its framework's (`FRAMEWORK_EXTRAS`), the controller's image the ``controller`` extra; torch
+is the CPU build in CPU images and a CUDA build in GPU images (`mlcanary.serving.image.wheelhouse`).
+No image carries the package's test doubles (`mlcanary.serving.image.doubles`) or the test suites
+of its dependencies.
 """
 
 from __future__ import annotations
@@ -23,18 +29,29 @@ from mlcanary.models.digest import verify_sha256
 from mlcanary.models.registry import ModelRef, ModelVersion, get_version
 from mlcanary.serving.image.bento import export_bento
 from mlcanary.serving.image.docker import DockerCli, DockerError
+from mlcanary.serving.image.doubles import find_test_doubles
 from mlcanary.serving.image.names import (
+    controller_image,
+    controller_tag,
     has_tag,
     repository_problem,
     tag_problem,
     version_image,
     version_tag,
 )
-from mlcanary.serving.image.wheelhouse import build_wheelhouse, project_root
+from mlcanary.serving.image.wheelhouse import (
+    CPU_TORCH,
+    TorchBuild,
+    build_wheelhouse,
+    cuda_torch,
+    project_root,
+)
 from mlcanary.settings import BuildSettings, env_name
 
 __all__ = [
-    "DEFAULT_BASE_IMAGES",
+    "DEFAULT_BASE_IMAGE",
+    "DEFAULT_CUDA",
+    "FRAMEWORK_EXTRAS",
     "BuiltImage",
     "ImageSpec",
     "build_args",
@@ -44,26 +61,45 @@ __all__ = [
     "push_target",
 ]
 
-DEFAULT_BASE_IMAGES = {
-    "gpu": "nvidia/cuda:12.4.1-runtime-ubuntu22.04",
-    "cpu": "python:3.11-slim",
-}
+# For GPU images too: the CUDA libraries come with torch's CUDA wheels, and the NVIDIA runtime
+# mounts the driver, so a CUDA base image would only add a second copy of the libraries.
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+DEFAULT_CUDA = "pypi"
+FRAMEWORK_EXTRAS = {"sklearn": "serve", "torch": "torch", "onnx": "onnx"}
+CONTROLLER_EXTRAS = "controller"
 
 
 @dataclass(frozen=True)
 class ImageSpec:
-    model: str
+    """A model version's image (``model``), or the controller's (``controller``)."""
+
+    model: str | None = None
     gpu: bool = False
+    controller: bool = False
+    cuda: str | None = None  # the CUDA build of torch in a GPU image; None: DEFAULT_CUDA
     base_image: str | None = None
     tag: str | None = None
     push: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.model is None) == (not self.controller):
+            raise ValueError("give --model NAME:VERSION or --controller")
+        if self.controller and self.gpu:
+            raise ValueError("--gpu: the controller's image runs no model; build it without")
+        if self.cuda is not None and not self.gpu:
+            raise ValueError("--cuda chooses the torch of a GPU image: give --gpu with it")
+
+    def torch_build(self, version: ModelVersion) -> TorchBuild | None:
+        if version.framework != "torch":
+            return None
+        return cuda_torch(self.cuda or DEFAULT_CUDA) if self.gpu else CPU_TORCH
 
 
 @dataclass(frozen=True)
 class BuiltImage:
     image_id: str
     tag: str
-    bento: str
+    bento: str | None  # None for the controller's image
     pushed: str | None = None
 
 
@@ -71,15 +107,20 @@ def image_cache_dir() -> Path:
     return BuildSettings.from_env().image_cache / "wheelhouse"
 
 
-def image_tag(spec: ImageSpec, ref: ModelRef) -> str:
+def image_tag(spec: ImageSpec, ref: ModelRef | None) -> str:
+    default_tag = (
+        controller_tag(pushed=False) if ref is None else version_tag(ref.version, gpu=spec.gpu)
+    )
     if spec.tag is None:
+        if ref is None:
+            return controller_image()
         return version_image(ref.name, ref.version, gpu=spec.gpu)
     repository, tag = spec.tag, None
     if has_tag(spec.tag):
         repository, _, tag = spec.tag.rpartition(":")
     if repository_problem(repository) or (tag is not None and tag_problem(tag)):
         raise ValueError(f"--tag {spec.tag!r} is not an image name like REPOSITORY[:TAG]")
-    return spec.tag if tag is not None else f"{spec.tag}:{version_tag(ref.version, gpu=spec.gpu)}"
+    return spec.tag if tag is not None else f"{spec.tag}:{default_tag}"
 
 
 def push_target(spec: ImageSpec, tag: str) -> str | None:
@@ -87,14 +128,18 @@ def push_target(spec: ImageSpec, tag: str) -> str | None:
         return None
     if repository_problem(spec.push):
         raise ValueError(f"--push {spec.push!r} is not a repository like REGISTRY/REPO")
+    if spec.controller:  # the release, not a version, names it: beside the versions' tags
+        return controller_image(spec.push)
     return f"{spec.push}:{tag.rpartition(':')[2]}"
 
 
-def build_args(spec: ImageSpec, ref: ModelRef) -> dict[str, str]:
-    variant = "gpu" if spec.gpu else "cpu"
-    args = {
-        "BASE_IMAGE": spec.base_image or DEFAULT_BASE_IMAGES[variant],
-        "MODEL": str(ref),
+def build_args(spec: ImageSpec, version: ModelVersion | None) -> dict[str, str]:
+    args = {"BASE_IMAGE": spec.base_image or DEFAULT_BASE_IMAGE}
+    if version is None:
+        return {**args, "EXTRAS": CONTROLLER_EXTRAS}
+    args |= {
+        "EXTRAS": FRAMEWORK_EXTRAS[version.framework],
+        "MODEL": str(version.ref),
         env_name("device"): "auto" if spec.gpu else "cpu",
     }
     if not spec.gpu:
@@ -138,26 +183,43 @@ def build_image(
 ) -> BuiltImage:
     """Raises ValueError or LookupError for what the user named, DockerError and
     WheelhouseError for what failed while building or pushing."""
-    ref = ModelRef.parse(spec.model)
-    version = get_version(ref)
-    verify_sha256(version.artifact, version.digest)
-    tag = image_tag(spec, ref)
+    version = None
+    if spec.model is not None:
+        version = get_version(ModelRef.parse(spec.model))
+        verify_sha256(version.artifact, version.digest)
+        if version.framework not in FRAMEWORK_EXTRAS:
+            raise ValueError(f"{version.ref}: no image is made for framework {version.framework!r}")
+    torch = spec.torch_build(version) if version is not None else None
+    tag = image_tag(spec, version.ref if version is not None else None)
     remote = push_target(spec, tag)
     docker = docker or DockerCli()
     docker.check()
     project = project_root()
+    extras = build_args(spec, version)["EXTRAS"]
+    bento = None
     with tempfile.TemporaryDirectory(prefix="mlcanary-image-") as staging:
         context = Path(staging) / "context"
-        on_step("wheelhouse: the project and its pinned dependencies")
-        build_wheelhouse(project, cache or image_cache_dir(), context / "wheelhouse")
-        on_step(f"bento: {ref}")
-        bento = export_bento(ref, context / "bento")
-        user_code = stage_user_code(version, context / "usercode")
-        if user_code is not None:
-            on_step(f"user code: {user_code} (the network's class)")
+        torch_named = f", torch {torch.name} build" if torch is not None else ""
+        on_step(f"wheelhouse: mlcanary[{extras}]{torch_named}, pinned as installed here")
+        wheelhouse = context / "wheelhouse"
+        build_wheelhouse(
+            project, cache or image_cache_dir(), wheelhouse, extras=extras, torch=torch
+        )
+        doubles = find_test_doubles(project / "mlcanary")
+        (wheelhouse / "test-doubles.txt").write_text("".join(f"{path}\n" for path in doubles))
+        if version is not None:
+            on_step(f"bento: {version.ref}")
+            bento = export_bento(version.ref, context / "bento")
+            user_code = stage_user_code(version, context / "usercode")
+            if user_code is not None:
+                on_step(f"user code: {user_code} (the network's class)")
         on_step(f"docker build: {tag}")
         image_id = docker.build(
-            context, project / "Dockerfile.gpu", build_args(spec, ref), timeout_s
+            context,
+            project / "Dockerfile.gpu",
+            build_args(spec, version),
+            timeout_s,
+            target="controller" if version is None else "model",
         )
     docker.tag(image_id, tag)
     pushed = None

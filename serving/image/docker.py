@@ -68,11 +68,19 @@ class DockerCli:
             ) from None
 
     def build(
-        self, context: Path, dockerfile: Path, build_args: Mapping[str, str], timeout_s: float
+        self,
+        context: Path,
+        dockerfile: Path,
+        build_args: Mapping[str, str],
+        timeout_s: float,
+        *,
+        target: str | None = None,
     ) -> str:
         """Build without tagging and return the image id: a failed build leaves no tag."""
         iidfile = context.parent / f"{context.name}.iid"
         args = [f"--build-arg={key}={value}" for key, value in build_args.items()]
+        if target is not None:
+            args.append(f"--target={target}")
         self._run(
             "build", "--network", "host", "--file", str(dockerfile), "--iidfile", str(iidfile),
             *args, str(context),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from mlcanary import __version__
 from mlcanary.models.registry import ModelRef, ModelVersion
 from mlcanary.serving.image.builder import (
     ImageSpec,
@@ -12,6 +15,7 @@ from mlcanary.serving.image.builder import (
     image_tag,
     push_target,
 )
+from mlcanary.serving.image.wheelhouse import CPU_TORCH, cuda_torch
 
 REF = ModelRef("digits", "v2")
 
@@ -52,18 +56,72 @@ def test_an_unknown_version_is_refused(trained: dict[str, ModelVersion]) -> None
         build_image(ImageSpec("digits:v99"))
 
 
-def test_the_variants_differ_only_in_base_and_nvidia_settings() -> None:
-    cpu = build_args(ImageSpec("digits:v2"), REF)
-    gpu = build_args(ImageSpec("digits:v2", gpu=True), REF)
-    assert cpu == {
+def test_the_variants_differ_only_in_nvidia_settings_and_extras_follow_the_framework(
+    trained: dict[str, ModelVersion],
+) -> None:
+    sklearn, torch = trained["v1"], trained["v2"]
+    assert build_args(ImageSpec("digits:v1"), sklearn) == {
         "BASE_IMAGE": "python:3.11-slim",
+        "EXTRAS": "serve",
+        "MODEL": "digits:v1",
+        "MLCANARY_DEVICE": "cpu",
+        "NVIDIA_VISIBLE_DEVICES": "void",
+    }
+    assert build_args(ImageSpec("digits:v2"), torch) == {
+        "BASE_IMAGE": "python:3.11-slim",
+        "EXTRAS": "torch",
         "MODEL": "digits:v2",
         "MLCANARY_DEVICE": "cpu",
         "NVIDIA_VISIBLE_DEVICES": "void",
     }
-    assert gpu == {
-        "BASE_IMAGE": "nvidia/cuda:12.4.1-runtime-ubuntu22.04",
+    # The Dockerfile's defaults are the GPU settings: NVIDIA_VISIBLE_DEVICES=all.
+    assert build_args(ImageSpec("digits:v2", gpu=True), torch) == {
+        "BASE_IMAGE": "python:3.11-slim",
+        "EXTRAS": "torch",
         "MODEL": "digits:v2",
         "MLCANARY_DEVICE": "auto",
     }
-    assert build_args(ImageSpec("digits:v2", base_image="x/y:z"), REF)["BASE_IMAGE"] == "x/y:z"
+    spec = ImageSpec("digits:v2", base_image="x/y:z")
+    assert build_args(spec, torch)["BASE_IMAGE"] == "x/y:z"
+
+
+def test_the_controller_image_installs_only_its_extra() -> None:
+    assert build_args(ImageSpec(controller=True), None) == {
+        "BASE_IMAGE": "python:3.11-slim",
+        "EXTRAS": "controller",
+    }
+    assert image_tag(ImageSpec(controller=True), None) == f"mlcanary/controller:{__version__}"
+    spec = ImageSpec(controller=True, push="127.0.0.1:5000/ml/digits")
+    assert push_target(spec, image_tag(spec, None)) == (
+        f"127.0.0.1:5000/ml/digits:controller-{__version__}"
+    )
+
+
+def test_torch_is_the_build_of_the_variant(trained: dict[str, ModelVersion]) -> None:
+    sklearn, torch = trained["v1"], trained["v2"]
+    assert ImageSpec("digits:v1", gpu=True).torch_build(sklearn) is None
+    assert ImageSpec("digits:v2").torch_build(torch) == CPU_TORCH
+    assert ImageSpec("digits:v2", gpu=True).torch_build(torch) == cuda_torch("pypi")
+    cu128 = ImageSpec("digits:v2", gpu=True, cuda="cu128").torch_build(torch)
+    assert cu128 == cuda_torch("cu128")
+    assert cu128.requirement("2.13.0") == "torch===2.13.0+cu128"
+    assert CPU_TORCH.requirement("2.13.0") == "torch===2.13.0+cpu"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({}, "give --model NAME:VERSION or --controller"),
+        ({"model": "digits:v2", "controller": True}, "give --model NAME:VERSION or --controller"),
+        ({"controller": True, "gpu": True}, "^--gpu: "),
+        ({"model": "digits:v2", "cuda": "cu128"}, "^--cuda chooses"),
+    ],
+)
+def test_contradictory_options_are_refused(arguments: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ImageSpec(**arguments)
+
+
+def test_an_unknown_cuda_build_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^--cuda 'cuda12' is not pypi"):
+        cuda_torch("cuda12")
