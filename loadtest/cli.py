@@ -7,6 +7,7 @@ Commands parse and print; the search is `search.search_capacity` over
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +18,16 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mlcanary.console import ExitCode, console, fail, read_rollout
-from mlcanary.loadtest.level_runner_locust import LocustLevelRunner, LocustSettings
+from mlcanary.loadtest.level_runner_distributed import (
+    DistributedLevelRunner,
+    LocustMaster,
+    MasterSettings,
+)
+from mlcanary.loadtest.level_runner_locust import (
+    LocustFailedError,
+    LocustLevelRunner,
+    LocustSettings,
+)
 from mlcanary.loadtest.search import JudgedLevel, SearchSettings, SearchStatus, search_capacity
 from mlcanary.loadtest.usage import UsageProbe
 from mlcanary.loadtest.usage.metrics_endpoint import (
@@ -51,6 +61,38 @@ class SearchParameters:
     feedback_ratio: float
     data: Path | None = None
     label_column: str = "label"
+    master: MasterSettings | None = None  # Locust's distributed mode; None: local processes
+
+    def locust_settings(self, url: str, workdir: Path) -> LocustSettings:
+        try:
+            return LocustSettings(
+                url=url, workdir=workdir, slo_p95_ms=self.objective.slo_p95_ms,
+                processes=self.processes, window_s=self.window_s, max_hold_s=self.max_hold_s,
+                feedback_ratio=self.feedback_ratio, data=self.data, label_column=self.label_column,
+            )  # fmt: skip
+        except ValueError as error:
+            fail(str(error), ExitCode.INVALID)
+
+
+@contextlib.contextmanager
+def _master(url: str, p: SearchParameters, out: Path) -> Iterator[LocustMaster | None]:
+    """The Locust master of a distributed search, up with its workers ready; None for local."""
+    if p.master is None:
+        yield None
+        return
+    settings = p.locust_settings(url, out / "levels")
+    with LocustMaster(p.master, settings, out / "locust-master.log") as master:
+        console.print(
+            f"waiting up to {p.master.wait_s:.0f} s for {p.master.workers} locust workers on"
+            f" {p.master.bind_host}:{p.master.bind_port}:"
+            f" {p.master.worker_command(settings.locustfile)}",
+            highlight=False,
+        )
+        try:
+            master.wait_for_workers(p.master.wait_s)
+        except LocustFailedError as error:
+            fail(str(error), ExitCode.ERROR)
+        yield master
 
 
 def _probes(
@@ -82,7 +124,13 @@ def _probes(
     return server_cpu, cpu_source, None, nvml.reason
 
 
-def run_search(url: str, p: SearchParameters, out: Path, server_pid: int | None) -> dict[str, Any]:
+def run_search(
+    url: str,
+    p: SearchParameters,
+    out: Path,
+    server_pid: int | None,
+    master: LocustMaster | None = None,
+) -> dict[str, Any]:
     """One capacity search with a progress bar; the report's document."""
     from mlcanary.loadtest.report import capacity_document, write_capacity_report
 
@@ -91,12 +139,8 @@ def run_search(url: str, p: SearchParameters, out: Path, server_pid: int | None)
             probe_client.get(url, timeout=5.0)
     except httpx.HTTPError as error:
         fail(f"--url: cannot reach {url} ({error})", ExitCode.INVALID)
+    settings = p.locust_settings(url, out / "levels")
     try:
-        settings = LocustSettings(
-            url=url, workdir=out / "levels", slo_p95_ms=p.objective.slo_p95_ms,
-            processes=p.processes, window_s=p.window_s, max_hold_s=p.max_hold_s,
-            feedback_ratio=p.feedback_ratio, data=p.data, label_column=p.label_column,
-        )  # fmt: skip
         search = SearchSettings(start_rps=p.start_rps, max_rps=p.max_rps, resolution=p.resolution)
     except ValueError as error:
         fail(str(error), ExitCode.INVALID)
@@ -134,12 +178,16 @@ def run_search(url: str, p: SearchParameters, out: Path, server_pid: int | None)
             progress.update(task, completed=0, window="", description=description)
 
         levels: list[JudgedLevel] = []
-        runner = LocustLevelRunner(settings, server_cpu=server_cpu, gpu=gpu, on_window=on_window)
+        runner = (
+            LocustLevelRunner(settings, server_cpu, gpu, on_window)
+            if master is None
+            else DistributedLevelRunner(settings, master, server_cpu, gpu, on_window)
+        )
         result = search_capacity(runner, p.objective, search, on_level=on_level)
     details = {
         "server_cpu": cpu_source,
         "gpu": gpu_source,
-        "generator": {"tool": "locust", "processes": p.processes, "cores": psutil.cpu_count()},
+        "generator": _generator_details(p),
         "search": {"start_rps": p.start_rps, "max_rps": p.max_rps, "resolution": p.resolution,
                    "window_s": p.window_s, "max_hold_s": p.max_hold_s,
                    "stable_windows": settings.stability.windows,
@@ -152,12 +200,33 @@ def run_search(url: str, p: SearchParameters, out: Path, server_pid: int | None)
     return document
 
 
+def _generator_details(p: SearchParameters) -> dict[str, Any]:
+    if p.master is None:
+        return {"tool": "locust", "processes": p.processes, "cores": psutil.cpu_count()}
+    return {"tool": "locust", "mode": "distributed", "workers": p.master.workers,
+            "master_bind": f"{p.master.bind_host}:{p.master.bind_port}"}  # fmt: skip
+
+
 Url = Annotated[str, typer.Option(help="Base URL of the target, e.g. http://127.0.0.1:3000.")]
 SloOption = Annotated[float, typer.Option("--slo-p95-ms", help="Latency objective: p95 in ms.")]
 ErrorBudget = Annotated[
     float, typer.Option(help="Highest error ratio within the objective (0..1).")
 ]
-Processes = Annotated[int, typer.Option(help="Locust generator processes (--processes).")]
+Processes = Annotated[
+    int, typer.Option(help="Locust generator processes on this machine (--processes).")
+]
+Workers = Annotated[
+    int,
+    typer.Option(
+        help="Locust's distributed mode: run a master here and wait for this many workers "
+        "(on any machine, or the worker Deployment in loadtest/k8s/); 0: local processes."
+    ),
+]
+MasterBindHost = Annotated[
+    str, typer.Option(help="Where the master listens for workers (0.0.0.0 for other machines).")
+]
+MasterPort = Annotated[int, typer.Option(help="The master's port for workers.")]
+WorkerWaitS = Annotated[float, typer.Option(help="Seconds to wait for the workers to connect.")]
 StartRps = Annotated[float, typer.Option(help="First offered rate; doubled until it fails.")]
 MaxRps = Annotated[float, typer.Option(help="Highest rate ever offered.")]
 Resolution = Annotated[float, typer.Option(help="Stop bisecting at this relative bracket.")]
@@ -180,7 +249,8 @@ def _parameters(
     *,
     slo: float, budget: float, processes: int, start: float, max_rps: float,
     resolution: float, window_s: float, max_hold_s: float, feedback_ratio: float,
-    data: Path | None, label_column: str,
+    data: Path | None, label_column: str, workers: int, master_bind_host: str,
+    master_port: int, worker_wait_s: float,
 ) -> SearchParameters:  # fmt: skip
     try:
         objective = Objective(slo_p95_ms=slo, error_budget=budget)
@@ -190,9 +260,17 @@ def _parameters(
         fail(f"--feedback-ratio must be within 0..1, got {feedback_ratio}", ExitCode.INVALID)
     if data is not None and not data.is_file():
         fail(f"--data: {data} is not a file", ExitCode.INVALID)
+    master = None
+    if workers:
+        if processes != 1:
+            fail("--processes and --workers: choose local processes or workers", ExitCode.INVALID)
+        try:
+            master = MasterSettings(workers, master_bind_host, master_port, worker_wait_s)
+        except ValueError as error:
+            fail(f"--workers/--worker-wait-s: {error}", ExitCode.INVALID)
     return SearchParameters(
         objective, processes, start, max_rps, resolution, window_s, max_hold_s, feedback_ratio,
-        data, label_column,
+        data, label_column, master,
     )  # fmt: skip
 
 
@@ -215,6 +293,10 @@ def capacity(
     feedback_ratio: FeedbackRatio = 0.0,
     data: Data = None,
     label_column: LabelColumn = "label",
+    workers: Workers = 0,
+    master_bind_host: MasterBindHost = "127.0.0.1",
+    master_port: MasterPort = 5557,
+    worker_wait_s: WorkerWaitS = 120.0,
 ) -> None:
     """Find the highest request rate the target sustains within the objective.
 
@@ -224,9 +306,11 @@ def capacity(
     parameters = _parameters(
         slo=slo_p95_ms, budget=error_budget, processes=processes, start=start_rps,
         max_rps=max_rps, resolution=resolution, window_s=window_s, max_hold_s=max_hold_s,
-        feedback_ratio=feedback_ratio, data=data, label_column=label_column,
+        feedback_ratio=feedback_ratio, data=data, label_column=label_column, workers=workers,
+        master_bind_host=master_bind_host, master_port=master_port, worker_wait_s=worker_wait_s,
     )  # fmt: skip
-    document = run_search(url, parameters, out, server_pid)
+    with _master(url, parameters, out) as master:
+        document = run_search(url, parameters, out, server_pid, master)
     if SearchStatus(document["status"]) not in CLAIMED:
         raise typer.Exit(int(ExitCode.ERROR))
 
@@ -257,6 +341,10 @@ def compare(
     feedback_ratio: FeedbackRatio = 0.0,
     data: Data = None,
     label_column: LabelColumn = "label",
+    workers: Workers = 0,
+    master_bind_host: MasterBindHost = "127.0.0.1",
+    master_port: MasterPort = 5557,
+    worker_wait_s: WorkerWaitS = 120.0,
 ) -> None:
     """Capacity of two targets, one after the other, and a million requests' cost on each."""
     from mlcanary.loadtest.compare import comparison_document, write_comparison_report
@@ -284,12 +372,16 @@ def compare(
     parameters = _parameters(
         slo=slo_p95_ms, budget=error_budget, processes=processes, start=start_rps,
         max_rps=max_rps, resolution=resolution, window_s=window_s, max_hold_s=max_hold_s,
-        feedback_ratio=feedback_ratio, data=data, label_column=label_column,
+        feedback_ratio=feedback_ratio, data=data, label_column=label_column, workers=workers,
+        master_bind_host=master_bind_host, master_port=master_port, worker_wait_s=worker_wait_s,
     )  # fmt: skip
     sides = []
-    for label, url, pid in ((label_a, a, server_pid_a), (label_b, b, server_pid_b)):
-        console.rule(f"{label}: {url}")
-        sides.append((label, run_search(url, parameters, out / label, pid), hourly[label]))
+    # One master for both searches: its workers would exit with a master that quit.
+    with _master(a, parameters, out) as master:
+        for label, url, pid in ((label_a, a, server_pid_a), (label_b, b, server_pid_b)):
+            console.rule(f"{label}: {url}")
+            document = run_search(url, parameters, out / label, pid, master)
+            sides.append((label, document, hourly[label]))
     document = comparison_document(sides[0], sides[1])
     paths = write_comparison_report(document, out)
     for side in document["sides"]:

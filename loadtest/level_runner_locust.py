@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
+from typing import Protocol
 
 import orjson
 import psutil
@@ -32,7 +33,17 @@ from mlcanary.loadtest.usage import UsageProbe
 from mlcanary.loadtest.usage.process_cpu import ProcessTreeCpu, TreeSample
 from mlcanary.loadtest.window import Window, in_parallel, in_sequence
 
-__all__ = ["LOCUSTFILE", "LocustFailedError", "LocustLevelRunner", "LocustSettings"]
+__all__ = [
+    "LOCUSTFILE",
+    "LevelLoad",
+    "LocustFailedError",
+    "LocustLevelRunner",
+    "LocustSettings",
+    "Round",
+    "read_rounds",
+    "stop_process",
+    "traffic_options",
+]
 
 LOCUSTFILE = Path(mlcanary.loadtest.__file__).parent / "traffic" / "locustfile.py"
 
@@ -73,9 +84,18 @@ class LocustSettings:
                 f"{self.stability.windows} windows of {self.window_s}s"
             )
 
-    def users_for(self, offered_rps: float) -> int:
+    def users_for(self, offered_rps: float, processes: int) -> int:
+        """At least one user per generator process, so that none idles."""
         wanted = math.ceil(offered_rps * self.slo_p95_ms / 1000 * self.headroom)
-        return max(self.min_users, self.processes, min(self.max_users, wanted))
+        return max(self.min_users, processes, min(self.max_users, wanted))
+
+
+def traffic_options(s: LocustSettings) -> list[str]:
+    """The locustfile's options every level shares, in Locust's command-line form."""
+    options = ["--feedback-ratio", str(s.feedback_ratio), "--window-s", str(s.window_s)]
+    if s.data is not None:
+        options += ["--data", str(s.data.resolve()), "--label-column", s.label_column]
+    return options
 
 
 @dataclass
@@ -88,21 +108,74 @@ class _Samples:
         return fmean(values[-count:]) if values else None
 
 
-def read_windows(directory: Path, expected_files: int) -> list[Window]:
+@dataclass(frozen=True)
+class Round:
+    """One window as all generator processes saw it, and each process's CPU during it (percent
+    of one core, as the process measured itself)."""
+
+    window: Window
+    cpu_pct: tuple[float, ...]
+
+
+def read_rounds(directory: Path, expected_files: int) -> list[Round]:
     """Windows summed over the generator processes, up to the last one every process has written."""
     files = sorted(directory.glob("windows-*.jsonl"))
     if len(files) < expected_files:
         return []
     # A line still being written has no newline yet: only whole lines are read.
-    per_file = [
-        [Window.from_json(orjson.loads(line)) for line in f.read_bytes().split(b"\n")[:-1]]
-        for f in files
+    per_file = [[orjson.loads(line) for line in f.read_bytes().split(b"\n")[:-1]] for f in files]
+    count = min(len(records) for records in per_file)
+    return [
+        Round(
+            in_parallel([Window.from_json(records[i]) for records in per_file]),
+            tuple(float(records[i].get("cpu_pct", 0.0)) for records in per_file),
+        )
+        for i in range(count)
     ]
-    count = min(len(windows) for windows in per_file)
-    return [in_parallel([windows[i] for windows in per_file]) for i in range(count)]
+
+
+class LevelLoad(Protocol):
+    """The load generator of one level, however it runs."""
+
+    def failure(self) -> str | None:
+        """Why the generator can no longer measure the level; None while it runs."""
+        ...
+
+    def generator_sample(self, latest: Round) -> TreeSample | None:
+        """The generator's CPU over the latest round."""
+        ...
+
+    def stop(self) -> None: ...
+
+
+class _LocalProcesses:
+    """One headless Locust run (with its own ``--processes``) on this machine, per level."""
+
+    def __init__(self, command: list[str], log_path: Path) -> None:
+        self.log_path = log_path
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.tree = ProcessTreeCpu(self.process.pid)
+        self.tree.sample_tree()
+
+    def failure(self) -> str | None:
+        if self.process.poll() is None:
+            return None
+        tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
+        return f"locust exited with code {self.process.returncode}:\n{tail}"
+
+    def generator_sample(self, latest: Round) -> TreeSample | None:
+        return self.tree.sample_tree()
+
+    def stop(self) -> None:
+        stop_process(self.process)
 
 
 class LocustLevelRunner:
+    """Levels run by Locust on this machine; `level_runner_distributed` runs them on workers."""
+
     def __init__(
         self,
         settings: LocustSettings,
@@ -117,22 +190,33 @@ class LocustLevelRunner:
         self.on_window = on_window
         self.levels_run = 0
 
+    @property
+    def generator_processes(self) -> int:
+        """Processes that run users, one windows file each."""
+        return self.settings.processes
+
+    @property
+    def generator_cores(self) -> int:
+        """Cores the generator's processes share: this machine's."""
+        return psutil.cpu_count() or 1
+
     def _command(self, offered_rps: float, users: int, level_dir: Path) -> list[str]:
         s = self.settings
         command = [
             sys.executable, "-m", "locust", "-f", str(s.locustfile), "--headless",
             "--host", s.url, "-u", str(users), "-r", str(users),
             "-t", f"{math.ceil(s.max_hold_s + 4 * s.window_s)}s", "--stop-timeout", "2",
-            "--rate-per-user", f"{offered_rps / users:.6g}",
-            "--feedback-ratio", str(s.feedback_ratio),
-            "--windows-dir", str(level_dir / "windows"), "--window-s", str(s.window_s),
+            "--rate-per-user", f"{offered_rps / users:.6g}", *traffic_options(s),
+            "--windows-dir", str(level_dir / "windows"),
             "--csv", str(level_dir / "locust"), "--only-summary", "--loglevel", "WARNING",
         ]  # fmt: skip
         if s.processes > 1:
             command += ["--processes", str(s.processes)]
-        if s.data is not None:
-            command += ["--data", str(s.data.resolve()), "--label-column", s.label_column]
         return command
+
+    def start_level(self, offered_rps: float, users: int, level_dir: Path) -> LevelLoad:
+        command = self._command(offered_rps, users, level_dir)
+        return _LocalProcesses(command, level_dir / "locust.log")
 
     def _overloaded(self, judged: list[Window]) -> bool:
         """Two windows in a row far beyond the objective: no need to hold to the end."""
@@ -144,40 +228,28 @@ class LocustLevelRunner:
     def run(self, offered_rps: float) -> LevelResult:
         s = self.settings
         self.levels_run += 1
-        users = s.users_for(offered_rps)
+        users = s.users_for(offered_rps, self.generator_processes)
         level_dir = s.workdir / f"level-{self.levels_run:02d}-{offered_rps:.1f}rps"
         level_dir.mkdir(parents=True, exist_ok=True)
-        log_path = level_dir / "locust.log"
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                self._command(offered_rps, users, level_dir),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        generator = ProcessTreeCpu(process.pid)
+        load = self.start_level(offered_rps, users, level_dir)
         samples = _Samples()
         started = time.monotonic()
         windows: list[Window] = []
         outcome = "not stable after the maximum hold"
         try:
-            generator.sample_tree()
             for probe in self.probes.values():
                 probe.sample()
             psutil.cpu_percent()
             while time.monotonic() - started < s.max_hold_s + 10 * s.window_s:
                 time.sleep(s.window_s / 8)
-                if process.poll() is not None:
-                    tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
-                    raise LocustFailedError(
-                        f"locust exited with code {process.returncode}:\n{tail}"
-                    )
-                current = read_windows(level_dir / "windows", s.processes)
-                if len(current) == len(windows):
+                if (failure := load.failure()) is not None:
+                    raise LocustFailedError(failure)
+                rounds = read_rounds(level_dir / "windows", self.generator_processes)
+                if len(rounds) == len(windows):
                     continue
-                windows = current
+                windows = [r.window for r in rounds]
                 self.on_window(len(windows), windows[-1])
-                if (tree := generator.sample_tree()) is not None:
+                if (tree := load.generator_sample(rounds[-1])) is not None:
                     samples.generator.append(tree)
                 for name, probe in self.probes.items():
                     if (value := probe.sample()) is not None:
@@ -193,13 +265,13 @@ class LocustLevelRunner:
                 if len(windows) * s.window_s >= s.max_hold_s:
                     break
         finally:
-            _stop(process)
+            load.stop()
         judged = windows[s.warmup_windows :][-s.stability.windows :]
         if not judged:
             raise LocustFailedError(f"no window was recorded at {offered_rps:.1f} req/s")
         return _level(
             offered_rps=offered_rps, users=users, judged=judged, samples=samples, s=s,
-            outcome=outcome, held_s=time.monotonic() - started,
+            outcome=outcome, held_s=time.monotonic() - started, cores=self.generator_cores,
         )  # fmt: skip
 
 
@@ -212,6 +284,7 @@ def _level(
     s: LocustSettings,
     outcome: str,
     held_s: float,
+    cores: int,
 ) -> LevelResult:
     total = in_sequence(judged)
     count = len(judged)
@@ -220,7 +293,7 @@ def _level(
         busiest_process_pct=fmean(t.busiest_pct for t in recent) if recent else 0.0,
         total_pct=fmean(t.total_pct for t in recent) if recent else 0.0,
         processes=max((t.processes for t in recent), default=1),
-        cores=psutil.cpu_count() or 1,
+        cores=cores,
     )
     return LevelResult(
         offered_rps=offered_rps,
@@ -242,7 +315,7 @@ def _level(
     )
 
 
-def _stop(process: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
+def stop_process(process: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
     """SIGTERM lets Locust stop its users and write its CSV summary; SIGKILL what is left."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
