@@ -106,7 +106,7 @@ def search_capacity(
             return result(
                 SearchStatus.GENERATOR_LIMITED,
                 f"no capacity claimed: at {rate:.1f} req/s {judged.verdict.reasons[0]}{floor}."
-                " Add generator processes (--processes) or machines.",
+                " Add generator processes (--processes) or machines (--workers).",
                 None,
             )
         if judged.verdict.sustained:
