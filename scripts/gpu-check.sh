@@ -93,9 +93,23 @@ elif command == "compare":  # compare.json: capacity and cost per million of eac
         parts.append(f"{side['label']}: " + (f"{capacity:.0f} req/s, {cost:.4f} per million"
                                              if capacity else "no capacity claimed"))
     print("; ".join(parts))
-elif command == "predict-body":  # one digits row, as the service takes it
-    from mlcanary.loadtest.labeled import digits_rows
-    print(digits_rows()[0].body)
+elif command == "http":  # GET URL [FILE] | POST-PREDICT URL: no curl needed on the machine
+    import urllib.request
+    if args[0] == "POST-PREDICT":
+        from mlcanary.loadtest.labeled import digits_rows
+        request = urllib.request.Request(args[1], digits_rows()[0].body.encode(),
+                                         {"content-type": "application/json"})
+    else:
+        request = urllib.request.Request(args[1])
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body = response.read()
+    except OSError as error:
+        sys.exit(f"{args[1]}: {error}")
+    if len(args) > 2:
+        Path(args[2]).write_bytes(body)
+    else:
+        print(body.decode())
 elif command == "freest":  # "COUNT INDEX": CUDA devices, and the one with the most free memory
     import torch
     free = [torch.cuda.mem_get_info(i)[0] for i in range(torch.cuda.device_count())]
@@ -229,7 +243,7 @@ start_server() {
     cat "$R/$name.pid" >>"$R/pids"
     local tries
     for tries in $(seq 120); do
-        curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
+        helper http GET "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
         kill -0 "$(cat "$R/$name.pid")" 2>/dev/null || break
         sleep 1
     done
@@ -241,29 +255,39 @@ start_server() {
 step_serve_gpu() {
     local count freest expected
     read -r count freest < <(helper freest) || return 1
+    if ((count == 0)); then
+        figure "no CUDA device visible to torch"
+        return 1
+    fi
     expected="cuda:$freest"
+    local holder=""
     if ((count > 1)); then
         # Make another GPU the freest: placement must follow free memory, not index 0.
-        setsid timeout 600 "${BASH_SOURCE[0]}" --helper hold "$freest" 600 >"$R/hold.log" 2>&1 &
-        echo $! >>"$R/pids"
-        sleep 15
+        setsid timeout 120 "${BASH_SOURCE[0]}" --helper hold "$freest" 120 >"$R/hold.log" 2>&1 &
+        holder=$!
+        for _ in $(seq 60); do
+            grep -q holding "$R/hold.log" 2>/dev/null && break
+            sleep 1
+        done
         read -r count freest < <(helper freest) || return 1
         expected="cuda:$freest"
     fi
     echo "$count CUDA device(s); the freest now: $expected"
-    start_server serve-gpu-server 3100 cuda || return 1
-    curl -fsS -X POST -H 'content-type: application/json' --data "$(helper predict-body)" \
-        http://127.0.0.1:3100/predict || return 1
-    echo
+    start_server serve-gpu-server 3100 cuda
+    local placed=$?
+    # The memory held elsewhere only had to steer the placement.
+    [[ -n $holder ]] && kill -- "-$holder" 2>/dev/null
+    ((placed == 0)) || return 1
+    helper http POST-PREDICT http://127.0.0.1:3100/predict || return 1
     local tries
     for tries in $(seq 30); do  # the gauges are sampled every MLCANARY_GPU_SAMPLE_S
-        curl -fsS http://127.0.0.1:3100/metrics >"$R/serve-gpu-metrics.txt"
+        helper http GET http://127.0.0.1:3100/metrics "$R/serve-gpu-metrics.txt"
         helper check-metrics "$R/serve-gpu-metrics.txt" "$expected" >/dev/null && break
         sleep 1
     done
-    local verdict
+    local verdict code
     verdict=$(helper check-metrics "$R/serve-gpu-metrics.txt" "$expected")
-    local code=$?
+    code=$?
     figure "$count GPU(s): $verdict after $tries s"
     return $code
 }
@@ -275,7 +299,7 @@ step_bench_gpu() {
 }
 
 step_compare() {
-    curl -fsS http://127.0.0.1:3100/readyz >/dev/null || {
+    helper http GET http://127.0.0.1:3100/readyz >/dev/null || {
         echo "the GPU server of serve-gpu is not running"
         return 1
     }
