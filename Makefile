@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install system-deps docker-daemon lint typecheck test demo bench-serving bench-router bench-decisions bench-gpu bench-capacity bench-models example-diabetes example-tabular example-torch clean
+.PHONY: install system-deps docker-daemon lint typecheck test demo bench-serving bench-router bench-shadow bench-decisions bench-gpu bench-capacity bench-models example-diabetes example-tabular example-torch clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-serving: install system-deps
 
 bench-router: install system-deps
 	$(PY) -m benchmarks.router_overhead
+
+bench-shadow: install system-deps
+	$(PY) -m benchmarks.shadow_latency
 
 bench-decisions: install
 	$(PY) -m benchmarks.decision_quality
