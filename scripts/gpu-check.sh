@@ -214,9 +214,11 @@ print(f"{len(names)} packages installed from the wheels (install.md)")
 PY
     ) || return 1
     echo "$installed"
-    "$PY" -c 'import torch; assert torch.cuda.is_available(), "torch sees no CUDA device"' \
-        || return 1
     figure "$installed"
+    if ! "$PY" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())'; then
+        figure "$installed; but torch $("$PY" -c 'import torch; print(torch.__version__)') sees no CUDA device"
+        return 1
+    fi
 }
 
 step_gpu_tests() {
@@ -300,7 +302,7 @@ step_bench_gpu() {
 
 step_compare() {
     helper http GET http://127.0.0.1:3100/readyz >/dev/null || {
-        echo "the GPU server of serve-gpu is not running"
+        figure "no GPU server: serve-gpu did not start one"
         return 1
     }
     start_server compare-cpu-server 3101 cpu || return 1
