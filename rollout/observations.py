@@ -219,14 +219,27 @@ class CounterWindow(CamelModel):
         baseline but the traffic in between is not added to the totals; a reset does the same.
 
         A value missing this tick keeps its last one, so the next tick counts the whole gap. A
-        series seen for the first time starts at a total of zero: that tick is its baseline.
+        series seen for the first time starts at a total of zero: that tick is its baseline,
+        since what it counted before may predate the step. A flip cell is the exception: the
+        servers create one at its first flip, after exporting the disagreement counter at zero,
+        so a cell new to an arm whose disagreements were already seen was born inside the window
+        and counts from zero (`_born_in_window`).
         """
         now, before, totals = _series(current), _series(self.last), _series(self.total)
         reset = any(value < before[key] for key, value in now.items() if key in before)
         for key, value in now.items():
-            counted = count and not reset and key in before
-            totals[key] = totals.get(key, 0.0) + (value - before[key] if counted else 0.0)
+            if not count or reset:
+                increase = 0.0
+            elif key in before:
+                increase = value - before[key]
+            else:
+                increase = value if _born_in_window(key, before) else 0.0
+            totals[key] = totals.get(key, 0.0) + increase
         return CounterWindow(last=_arm(before | now), total=_arm(totals))
+
+
+def _born_in_window(key: _Series, before: Mapping[_Series, float]) -> bool:
+    return key[0] == "shadow_flips" and ("shadow_disagreed", 0.0) in before
 
 
 def _cumulative(buckets: Mapping[float, float]) -> tuple[list[float], list[float]]:

@@ -52,6 +52,23 @@ def test_histograms_reset_together_and_paused_traffic_is_skipped():
     assert window.total.latency_buckets == {0.1: 5, math.inf: 10}
 
 
+def test_a_flip_born_after_the_disagreements_were_first_seen_counts_whole():
+    """The servers export disagreements at zero from the first copy and create a flip cell at
+    its first flip: a cell new to an arm whose disagreements were seen was born in the window."""
+    window = CounterWindow().update(ArmCounters(shadow_agreed=40, shadow_disagreed=0))
+    window = window.update(
+        ArmCounters(shadow_agreed=40, shadow_disagreed=5, shadow_flips={"3→8": 5})
+    )
+    assert window.total.shadow_flips == {"3→8": 5}
+    assert window.total.shadow_disagreed == 5
+
+
+def test_flips_first_seen_with_the_disagreements_may_predate_the_step():
+    window = CounterWindow().update(ArmCounters(shadow_disagreed=9, shadow_flips={"3→8": 9}))
+    window = window.update(ArmCounters(shadow_disagreed=10, shadow_flips={"3→8": 10}))
+    assert window.total.shadow_flips == {"3→8": 1}
+
+
 def test_a_histogram_without_its_inf_bucket_is_missing():
     assert ArmCounters(latency_buckets={0.1: 10}).latency_buckets is None
     assert ArmCounters(latency_buckets={0.1: math.nan, math.inf: 3}).latency_buckets is None
