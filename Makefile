@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install system-deps docker-daemon lint typecheck test demo bench-serving bench-router bench-shadow bench-decisions bench-gpu bench-capacity bench-models example-diabetes example-tabular example-torch clean
+.PHONY: install system-deps docker-daemon lint typecheck test demo bench-serving bench-router bench-shadow bench-decisions bench-gpu bench-capacity bench-models gpu-check example-diabetes example-tabular example-torch clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ bench-capacity: install
 
 bench-models: install
 	$(PY) -m benchmarks.model_formats
+
+# Everything that needs an NVIDIA GPU, in one go, on a machine that has one (docs/gpu-check.md).
+gpu-check:
+	bash scripts/gpu-check.sh
 
 # Users' models, one command each (examples/README.md).
 example-diabetes: install system-deps
