@@ -16,7 +16,6 @@ from urllib3.exceptions import HTTPError
 
 from mlcanary.k8s import naming
 from mlcanary.k8s.api_objects import MERGE_PATCH, NOT_FOUND
-from mlcanary.k8s.render.mirror import config_map_name
 from mlcanary.rollout.mirror.base import MirrorTarget, MirrorUnavailableError
 from mlcanary.serving.mirror_file import MirrorSetting, mirror_file_name, render_setting
 
@@ -37,7 +36,7 @@ class KubernetesMirror:
         self._namespace = namespace
 
     def set(self, model: str, target: MirrorTarget | None) -> None:
-        name, key = config_map_name(model), mirror_file_name(model)
+        name, key = naming.mirror_config_map(model), mirror_file_name(model)
         where = f"ConfigMap {self._namespace}/{name}"
         setting = (
             None

@@ -13,6 +13,7 @@ the stable version without any object being renamed or recreated.
   ServiceMonitor and PrometheusRule;
 * ``feedback_secret(model)`` = ``{model}-feedback``: the Secret with the feedback HMAC key (under
   the key ``secret``) and the labeler key that /feedback asks for (under ``labeler``);
+* ``mirror_config_map(model)`` = ``{model}-mirror``: the shadow step's mirror setting;
 * ``CONTROLLER``: the controller's Deployment, ServiceAccount, Role and RoleBinding.
 
 Model and version names (`mlcanary.names`) may hold ``.`` and ``_``, which Service names may
@@ -35,6 +36,7 @@ __all__ = [
     "SERVING_PORT_NAME",
     "VERSION_LABEL",
     "feedback_secret",
+    "mirror_config_map",
     "route",
     "selector",
     "workload",
@@ -80,6 +82,11 @@ def route(model: str) -> str:
 
 def feedback_secret(model: str) -> str:
     return _object_name(model, "feedback")
+
+
+def mirror_config_map(model: str) -> str:
+    """The ConfigMap that tells stable's servers where to copy requests during a shadow step."""
+    return _object_name(model, "mirror")
 
 
 def selector(model: str, version: str | None = None) -> dict[str, str]:

@@ -26,7 +26,6 @@ __all__ = [
     "MIRROR_DIR",
     "MIRROR_VOLUME",
     "config_map",
-    "config_map_name",
     "has_shadow",
     "mirror_env",
     "mirror_mount",
@@ -41,18 +40,13 @@ def has_shadow(spec: RolloutSpec) -> bool:
     return SHADOW in spec.steps
 
 
-def config_map_name(model: str) -> str:
-    """``{model}-mirror``, made a valid object name the way `naming` makes every other."""
-    return naming.workload(model, "mirror")
-
-
 def config_map(model: str, namespace: str) -> dict[str, Any]:
     """The ConfigMap as rendered: no copies until the controller says so."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": config_map_name(model),
+            "name": naming.mirror_config_map(model),
             "namespace": namespace,
             "labels": {
                 "app.kubernetes.io/name": model,
@@ -67,7 +61,7 @@ def config_map(model: str, namespace: str) -> dict[str, Any]:
 
 
 def mirror_volume(model: str) -> dict[str, Any]:
-    return {"name": MIRROR_VOLUME, "configMap": {"name": config_map_name(model)}}
+    return {"name": MIRROR_VOLUME, "configMap": {"name": naming.mirror_config_map(model)}}
 
 
 def mirror_mount() -> dict[str, Any]:
