@@ -38,6 +38,7 @@ PLOT_NAME = "rollouts.png"
 
 Arm = Literal["stable", "canary"]
 ARM_COLORS: dict[Arm, str] = {"stable": "#1f77b4", "canary": "#ff7f0e"}
+SHADOW_COLOR = "#9467bd"
 ACTION_COLORS: dict[Action, str] = {
     Action.ADVANCE: "#7f7f7f",
     Action.PROMOTE: "#2ca02c",
@@ -143,6 +144,20 @@ def _logged(samples: Sequence[TimelineSample]) -> list[TimelineSample]:
     ]
 
 
+def _say_when_empty(ax: Axes, series: Sequence[Sequence[float]]) -> None:
+    if all(math.isnan(value) for values in series for value in values):
+        ax.text(
+            0.5,
+            0.5,
+            "no values in these samples",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="#555555",
+        )
+        ax.set_yticks([])
+
+
 def _draw_column(column: SubFigure, name: str, samples: Sequence[TimelineSample]) -> None:
     times = _offsets(samples)
     last = samples[-1]
@@ -168,6 +183,9 @@ def _draw_column(column: SubFigure, name: str, samples: Sequence[TimelineSample]
     }
     latencies = {arm: _gaps(_arm(sample, arm).p95_ms for sample in samples) for arm in ARM_COLORS}
     weight_values: set[int] = {0, 100}
+    shadow = _shadow_series(samples, regression)
+    if shadow is not None:
+        accuracy_ax.plot(times, shadow, color=SHADOW_COLOR, linestyle=":", linewidth=1.8)
     for arm, color in ARM_COLORS.items():
         weights = [_weight(sample, arm) for sample in samples]
         weight_values.update(weights)
@@ -185,18 +203,8 @@ def _draw_column(column: SubFigure, name: str, samples: Sequence[TimelineSample]
     if highest > 0:
         latency_ax.set_ylim(0, highest * 1.15)  # from zero, so a gap looks as big as it is
     latency_ax.set_xlabel("seconds since the rollout's first sample")
-    for ax, series in ((accuracy_ax, accuracies), (latency_ax, latencies)):
-        if all(math.isnan(value) for values in series.values() for value in values):
-            ax.text(
-                0.5,
-                0.5,
-                "no values in these samples",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-                color="#555555",
-            )
-            ax.set_yticks([])
+    _say_when_empty(accuracy_ax, [*accuracies.values(), *([shadow] if shadow else [])])
+    _say_when_empty(latency_ax, list(latencies.values()))
     for ax in panels:
         ax.grid(visible=True, color="#e5e5e5", linewidth=0.8)
         ax.set_axisbelow(True)
@@ -227,11 +235,47 @@ def _draw_column(column: SubFigure, name: str, samples: Sequence[TimelineSample]
         Line2D([], [], color=color, linewidth=2.2, label=f"{arm} {versions[arm]}", **_MARKERS)
         for arm, color in ARM_COLORS.items()
     ]
+    if shadow is not None:
+        label = "canary vs stable, shadow: " + ("mean |difference|" if regression else "agreement")
+        handles.append(Line2D([], [], color=SHADOW_COLOR, linestyle=":", label=label))
     handles += [
         Line2D([], [], color=ACTION_COLORS[action], linestyle="--", label=action.value)
         for action in dict.fromkeys(sample.action for sample in _decisions(samples))
     ]
     column.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=10)
+
+
+def _shadow_series(samples: Sequence[TimelineSample], regression: bool) -> list[float] | None:
+    """A shadow step's comparison on the quality panel, where it reads on the same scale: the
+    agreement share beside accuracies, the mean absolute difference beside MAEs. None without
+    a shadow step."""
+    values = [
+        None
+        if sample.shadow is None
+        else (sample.shadow.mean_difference if regression else sample.shadow.agreement)
+        for sample in samples
+    ]
+    return _gaps(values) if any(value is not None for value in values) else None
+
+
+def _shadow_markdown(samples: Sequence[TimelineSample]) -> list[str]:
+    """The shadow step's last comparison: what the canary would have answered, unseen."""
+    last = next((sample.shadow for sample in reversed(samples) if sample.shadow), None)
+    if last is None:
+        return []
+    figure = (
+        f"agreement {_number(last.agreement, '.2%')}"
+        if last.mean_difference is None
+        else f"mean absolute difference {_number(last.mean_difference, '.4g')}"
+    )
+    flips = ", ".join(f"{cell} ({_count(n)})" for cell, n in last.top_flips.items())
+    return [
+        "",
+        f"Shadow step: {_count(last.compared)} rows answered by both versions, {figure}, "
+        f"{_count(last.lost)} copies never compared"
+        + (f"; most frequent flips (stable class\u2192canary class): {flips}" if flips else "")
+        + ".",
+    ]
 
 
 def plot_rollouts(timelines: Mapping[str, Sequence[TimelineSample]], png: Path) -> None:
@@ -301,6 +345,7 @@ def _rollout_markdown(name: str, samples: Sequence[TimelineSample]) -> list[str]
             f"| {_count(snapshot.requests)} "
             f"| {_number(snapshot.error_rate, '.4g')} | {_number(snapshot.p95_ms, '.1f')} |"
         )
+    lines += _shadow_markdown(samples)
     lines += [
         "",
         "Decisions (every tick that was not a hold, every tick that moved traffic, and the last "

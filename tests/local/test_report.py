@@ -13,13 +13,14 @@ from mlcanary.local.report import (
     ARM_COLORS,
     PLOT_NAME,
     REPORT_NAME,
+    SHADOW_COLOR,
     group_by_rollout,
     plot_rollouts,
     read_timeline,
     write_report,
 )
 from mlcanary.rollout.status import Action, Phase, Weights
-from mlcanary.rollout.timeline import ArmSnapshot, TimelineSample
+from mlcanary.rollout.timeline import ArmSnapshot, ShadowSnapshot, TimelineSample
 
 START = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 TICK = timedelta(seconds=30)
@@ -283,3 +284,32 @@ def test_nothing_to_report_is_an_error(tmp_path: Path, timelines) -> None:
         write_report({**timelines, "digits-v4": []}, tmp_path)
     assert not (tmp_path / "empty.png").exists()
     assert not (tmp_path / REPORT_NAME).exists()
+
+
+def test_a_shadow_steps_comparison_is_in_the_report_and_the_plot(tmp_path: Path) -> None:
+    """A canary rolled back at its shadow step: its agreement drawn beside the accuracies, the
+    last comparison and its flips in the markdown; a rollout without one draws none."""
+    samples = _timeline("digits-v9", "v9", ROLLBACK)
+    shadowed = [
+        sample.model_copy(
+            update={
+                "shadow": ShadowSnapshot(
+                    compared=240.0 * i, agreement=0.1, lost=3.0, top_flips={"3\u21924": 30.0 * i}
+                )
+            }
+        )
+        if i
+        else sample
+        for i, sample in enumerate(samples)
+    ]
+    markdown, png = write_report({"digits-v9": shadowed}, tmp_path / "shadowed")
+    text = _section(markdown.read_text(), "digits-v9")
+    assert (
+        "Shadow step: 960 rows answered by both versions, agreement 10.00%, 3 copies never "
+        "compared; most frequent flips (stable class\u2192canary class): 3\u21924 (120)."
+    ) in text
+    assert _pixels(matplotlib.image.imread(png)[:, :, :3], SHADOW_COLOR) > 20
+
+    plain_markdown, plain = write_report({"digits-v3": samples}, tmp_path / "plain")
+    assert _pixels(matplotlib.image.imread(plain)[:, :, :3], SHADOW_COLOR) == 0
+    assert "Shadow step" not in plain_markdown.read_text()
