@@ -51,7 +51,7 @@ from mlcanary.rollout.gates import Confirm, GateOutcome
 from mlcanary.rollout.metric_checks import assess_metric
 from mlcanary.rollout.metric_checks import stable_value as metric_stable_value
 from mlcanary.rollout.observations import ArmCounters, CamelModel, Observation
-from mlcanary.rollout.shadow import step_checks
+from mlcanary.rollout.shadow import LABELED_CHECKS, step_checks
 from mlcanary.rollout.spec import Gate, ModelRollout, format_duration
 from mlcanary.rollout.status import (
     FINISHED,
@@ -482,9 +482,6 @@ class _Tick:
             f"waiting for gate {', '.join(o.name for o in closed)} to {event}: {details}"
         )
         return self.conclude(Action.HOLD, [*reasons, *answered], message, changes), []
-
-
-LABELED_CHECKS = frozenset({"accuracy", "error"})
 
 
 def _pending_labels(status: RolloutStatus, counters: StepCounters) -> dict[str, float]:
